@@ -1,0 +1,5 @@
+"""`python -m gdrun` is the `gdrun` command."""
+
+from gdrun.cli import main
+
+main()
