@@ -1,0 +1,121 @@
+"""The run folder's metric files: iterations.csv, epochs.csv and summary.json.
+
+Rows are appended as the run goes and flushed once per epoch, so a crash or a kill keeps every
+finished epoch. Numbers are written with repr(), which round-trips a float exactly: a test
+can compare a run's costs with the notebook's to the last bit.
+"""
+
+import csv
+import json
+import os
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence
+
+ITERATION_COLUMNS = ("step", "epoch", "loss", "lr")
+EPOCH_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
+
+
+class CsvLog:
+    """A CSV file with a fixed header, opened for appending (resumed runs go on in the same file)."""
+
+    def __init__(self, path: Path, columns: Sequence[str]):
+        new = not path.exists() or path.stat().st_size == 0
+        self.columns = tuple(columns)
+        self._file = open(path, "a", newline="")
+        self._writer = csv.writer(self._file)
+        if new:
+            self._writer.writerow(self.columns)
+
+    def write(self, rows: Iterable[Sequence]) -> None:
+        self._writer.writerows([[_cell(v) for v in row] for row in rows])
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _cell(value) -> str:
+    """Empty for a missing value (accuracy of a regression), full precision for floats."""
+    if value is None:
+        return ""
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+class MetricLog:
+    """The two per-run metric tables: one row per iteration, one row per epoch (from epoch 0)."""
+
+    def __init__(self, folder: Path):
+        self.iterations = CsvLog(folder / "iterations.csv", ITERATION_COLUMNS)
+        self.epochs = CsvLog(folder / "epochs.csv", EPOCH_COLUMNS)
+
+    def log_iterations(self, first_step: int, epoch: int, costs: List[float], lr: float) -> None:
+        self.iterations.write((first_step + i, epoch, cost, lr) for i, cost in enumerate(costs))
+
+    def log_epoch(self, row: Dict) -> None:
+        self.epochs.write([[row.get(column) for column in EPOCH_COLUMNS]])
+        self.iterations.flush()
+        self.epochs.flush()
+
+    def close(self) -> None:
+        self.iterations.close()
+        self.epochs.close()
+
+
+def write_json(path: Path, payload: Dict) -> None:
+    """Write JSON atomically: readers see the old file or the new one, never half of one."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(payload, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def read_csv(path: Path) -> List[Dict]:
+    """A run's CSV as dicts: numbers as floats, empty cells as None, text (a split name) as is."""
+    with open(path, newline="") as f:
+        return [{k: _value(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def _value(cell: str):
+    if cell == "":
+        return None
+    try:
+        return float(cell)
+    except ValueError:
+        return cell
+
+
+class Best:
+    """The best value of every epoch metric so far (lowest loss, highest accuracy) and its epoch.
+
+    The headline metric, the one `best.pt` follows, is validation accuracy for classification
+    with a validation set, validation loss for regression with one, else the training metric.
+    """
+
+    def __init__(self, has_val: bool, classification: bool):
+        split = "val" if has_val else "train"
+        self.headline = f"{split}_accuracy" if classification else f"{split}_loss"
+        self.by_metric: Dict[str, Dict] = {}
+
+    def update(self, row: Dict) -> bool:
+        """Take an epoch row; True when the headline metric improved."""
+        improved = False
+        for name, value in row.items():
+            if not (name.endswith("_loss") or name.endswith("_accuracy")) or value is None:
+                continue
+            best = self.by_metric.get(name)
+            if best is not None and not _better(name, value, best["value"]):
+                continue
+            self.by_metric[name] = {"value": value, "epoch": row["epoch"]}
+            improved |= name == self.headline
+        return improved
+
+    def state(self) -> Dict:
+        return {"headline": self.headline, "by_metric": dict(self.by_metric)}
+
+    def load(self, state: Dict) -> None:
+        self.headline, self.by_metric = state["headline"], dict(state["by_metric"])
+
+
+def _better(name: str, value: float, than: float) -> bool:
+    return value < than if name.endswith("_loss") else value > than

@@ -1,0 +1,114 @@
+"""What the pictures need beyond the metrics, written during the run so plots never retrain.
+
+- `params.csv`: for models with one or two trainable numbers (slope; slope and bias; 1-D
+  logistic regression), the parameters after every step (step 0 = initial values): the path
+  drawn on the loss surface.
+- `data.csv` and `fit.csv`: for datasets with one or two input features, the points, and the
+  model's output on a grid over them at a few epochs: the fitted line/curve/plane over time.
+"""
+
+from pathlib import Path
+from typing import List, Optional
+
+import torch
+
+from gdrun.data import Dataset
+from gdrun.metrics import CsvLog
+
+# Short names for a linear model's parameters, the w and b of the labs and the plots.
+PARAM_NAMES = {"weight": "w", "bias": "b"}
+GRID_POINTS_1D = 200
+GRID_POINTS_2D = 30
+MAX_DATA_ROWS = 20_000
+
+
+def low_dimensional(data: Dataset) -> bool:
+    """Data a person can see as points: one or two input features."""
+    return data.x[0].numel() <= 2 and len(data) <= MAX_DATA_ROWS
+
+
+class Recorder:
+    """Collects the parameter path and fit snapshots of one run and appends them to the run folder."""
+
+    def __init__(self, folder: Path, model: torch.nn.Module, data: Dataset, fit_every: int, resume: bool):
+        self.model, self.data, self.fit_every = model, data, fit_every
+        named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        self.params = [p for _, p in named]
+        self.track_params = sum(p.numel() for p in self.params) <= 2
+        self.path: List[torch.Tensor] = []
+        self.params_log: Optional[CsvLog] = None
+        if self.track_params:
+            names = [PARAM_NAMES.get(n.split(".")[-1], n) for n, _ in named]
+            self.params_log = CsvLog(folder / "params.csv", ["step", "epoch", *names])
+        self.grid = _grid(data) if low_dimensional(data) else None
+        self.fit_log = None
+        if self.grid is not None:
+            outputs = [f"out{i + 1}" for i in range(data.num_outputs)]
+            inputs = [f"x{i + 1}" for i in range(self.grid.shape[1])]
+            self.fit_log = CsvLog(folder / "fit.csv", ["epoch", *inputs, *outputs])
+            if not resume:
+                _write_points(folder / "data.csv", data)
+
+    def after_step(self) -> None:
+        """Keep the parameters after this step (cheap: two numbers, no host copy)."""
+        self.path.append(torch.cat([p.detach().flatten() for p in self.params]))
+
+    def start(self, step: int, epoch: int) -> None:
+        """The initial point of the path and the first snapshot of the fit."""
+        if self.track_params:
+            self.after_step()
+            self._flush_path(step, epoch)
+        self.after_epoch(epoch, last=False)
+
+    def end_epoch(self, first_step: int, epoch: int, last: bool) -> None:
+        if self.track_params:
+            self._flush_path(first_step, epoch)
+        self.after_epoch(epoch, last)
+
+    def _flush_path(self, first_step: int, epoch: int) -> None:
+        rows = torch.stack(self.path).cpu().tolist() if self.path else []
+        self.params_log.write([first_step + i, epoch, *values] for i, values in enumerate(rows))
+        self.params_log.flush()
+        self.path.clear()
+
+    @torch.no_grad()
+    def after_epoch(self, epoch: int, last: bool) -> None:
+        """A snapshot of the fitted function at epoch 0, every `fit_every` epochs and at the end."""
+        if self.fit_log is None or not (last or epoch % self.fit_every == 0):
+            return
+        self.model.eval()
+        out = self.model(self.grid.to(self.data.x.device).view(-1, *self.data.input_shape)).cpu()
+        rows = torch.cat([self.grid, out.reshape(len(out), -1)], dim=1).tolist()
+        self.fit_log.write([epoch, *row] for row in rows)
+        self.fit_log.flush()
+
+    def close(self) -> None:
+        for log in (self.params_log, self.fit_log):
+            if log is not None:
+                log.close()
+
+
+def _grid(data: Dataset) -> torch.Tensor:
+    """Points covering the data's input range with a 10 % margin: a line for 1-D inputs, a square grid for 2-D."""
+    x = data.x.reshape(len(data), -1).float().cpu()
+    lo, hi = x.min(0).values, x.max(0).values
+    margin = 0.1 * (hi - lo).clamp(min=1e-6)
+    lo, hi = lo - margin, hi + margin
+    if x.shape[1] == 1:
+        return torch.linspace(float(lo[0]), float(hi[0]), GRID_POINTS_1D).view(-1, 1)
+    a = torch.linspace(float(lo[0]), float(hi[0]), GRID_POINTS_2D)
+    b = torch.linspace(float(lo[1]), float(hi[1]), GRID_POINTS_2D)
+    return torch.cartesian_prod(a, b)
+
+
+def _write_points(path: Path, data: Dataset) -> None:
+    """The training (and validation) points as `split,x1[,x2],y1[,y2]` rows."""
+    splits = [("train", data)] + ([("val", data.val)] if data.val is not None else [])
+    width_x = data.x[0].numel()
+    width_y = 1 if data.y.dim() == 1 else data.y.shape[1]
+    log = CsvLog(path, ["split", *[f"x{i + 1}" for i in range(width_x)], *[f"y{i + 1}" for i in range(width_y)]])
+    for name, split in splits:
+        xs = split.x.reshape(len(split), -1).cpu().tolist()
+        ys = split.y.reshape(len(split), -1).cpu().tolist()
+        log.write([name, *x, *y] for x, y in zip(xs, ys))
+    log.close()
