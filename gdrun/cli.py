@@ -1,7 +1,7 @@
-"""The `gdrun` command: Hydra composes the config, `gdrun.run.run` trains.
+"""The `gdrun` command: Hydra composes the config, `gdrun.runner.run` trains.
 
 Nothing here imports torch: `gdrun --help`, `gdrun --cfg job` and configuration errors
-answer in a fraction of a second. torch comes in with gdrun.run, once a run starts.
+answer in a fraction of a second. torch comes in with gdrun.runner, once a run starts.
 """
 
 import logging
@@ -34,7 +34,7 @@ def hydra_main(cfg: DictConfig):
     hydra_cfg = HydraConfig.get()
     folder = Path(hydra_cfg.runtime.output_dir)
     try:
-        from gdrun.run import run
+        from gdrun.runner import run
 
         summary = run(cfg, folder)
     except GdrunError as error:

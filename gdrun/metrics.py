@@ -44,9 +44,14 @@ def _cell(value) -> str:
 
 
 class MetricLog:
-    """The two per-run metric tables: one row per iteration, one row per epoch (from epoch 0)."""
+    """The two per-run metric tables: one row per iteration, one row per epoch (from epoch 0).
+
+    A logger: `log_iterations`, `log_epoch`, `log_summary`, `close`. Other loggers (TensorBoard)
+    have the same four methods and receive the same calls.
+    """
 
     def __init__(self, folder: Path):
+        self.folder = folder
         self.iterations = CsvLog(folder / "iterations.csv", ITERATION_COLUMNS)
         self.epochs = CsvLog(folder / "epochs.csv", EPOCH_COLUMNS)
 
@@ -58,9 +63,21 @@ class MetricLog:
         self.iterations.flush()
         self.epochs.flush()
 
+    def log_summary(self, summary: Dict) -> None:
+        """summary.json, rewritten whole (atomically) whenever the run's state changes."""
+        write_json(self.folder / "summary.json", summary)
+
     def close(self) -> None:
         self.iterations.close()
         self.epochs.close()
+
+
+def make_loggers(folder: Path, names: Sequence[str]) -> List:
+    """The CSV files always, plus one logger per extra name (e.g. tensorboard)."""
+    loggers = [MetricLog(folder)]
+    for name in names:
+        raise ValueError(f"unknown logger {name!r}")
+    return loggers
 
 
 def write_json(path: Path, payload: Dict) -> None:

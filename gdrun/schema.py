@@ -265,6 +265,8 @@ class Config:
     fit_every: Optional[int] = None
     # Epochs between two checkpoints/last.pt writes (0: only at the end).
     checkpoint_every: int = 1
+    # Loggers besides the CSV files, which are always written: e.g. [tensorboard].
+    loggers: List[str] = field(default_factory=list)
     data: Any = MISSING
     model: Any = MISSING
     loss: Any = MISSING

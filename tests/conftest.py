@@ -27,7 +27,7 @@ def compose_config(*overrides: str):
 
 def run_in_process(folder: Path, *overrides: str) -> dict:
     """Run an experiment as `gdrun` would, without a new process (saves torch's import per test)."""
-    from gdrun.run import run
+    from gdrun.runner import run
 
     return run(compose_config("plots=false", *overrides), folder)
 

@@ -5,6 +5,7 @@ epoch: train, evaluate, log, checkpoint -> final model and summary. Logging, rec
 the pictures, checkpoints and the display are calls out of the loop, never code inside it.
 """
 
+import logging
 import time
 from pathlib import Path
 from typing import Dict, Optional
@@ -18,9 +19,11 @@ from gdrun.build import (build_data, build_loss, build_model, build_optimizer, b
 from gdrun.data import Dataset, resolve_batch_size, steps_per_epoch, tensor_batches
 from gdrun.display import final_table, make_display
 from gdrun.checkpoint import Checkpoints
-from gdrun.metrics import Best, MetricLog, write_json
+from gdrun.metrics import Best, make_loggers
 from gdrun.record import Recorder
 from gdrun.train import evaluate, train_epoch
+
+log = logging.getLogger(__name__)
 
 # About this many fit snapshots per run when fit_every is not set.
 FIT_SNAPSHOTS = 5
@@ -47,7 +50,7 @@ def run(cfg: DictConfig, folder: Path) -> Dict:
     threshold = 0.5 if cfg.loss.output == "sigmoid" else 0.0
     config = OmegaConf.to_container(cfg, resolve=True)
 
-    metrics = MetricLog(folder)
+    loggers = make_loggers(folder, cfg.loggers)
     recorder = Recorder(folder, model, data, cfg.fit_every or max(1, epochs // FIT_SNAPSHOTS), resume=False)
     checkpoints = Checkpoints(folder / "checkpoints", cfg.checkpoint_every)
     best = Best(has_val=data.val is not None, classification=data.task != "regression")
@@ -67,7 +70,8 @@ def run(cfg: DictConfig, folder: Path) -> Dict:
                 after_step = recorder.after_step if recorder.track_params else None
                 costs = train_epoch(model, loss_fn, optimizer, batches, after_step).tolist()
                 seconds = time.perf_counter() - tick
-                metrics.log_iterations(step + 1, epoch, costs, lr)
+                for logger in loggers:
+                    logger.log_iterations(step + 1, epoch, costs, lr)
                 recorder.end_epoch(step + 1, epoch, last=epoch == epochs)
                 step += len(costs)
                 display.steps(step, costs[-1])
@@ -75,7 +79,8 @@ def run(cfg: DictConfig, folder: Path) -> Dict:
                 step_scheduler(scheduler, row)
             else:
                 recorder.start(step, epoch)
-            metrics.log_epoch(row)
+            for logger in loggers:
+                logger.log_epoch(row)
             display.epoch(epoch, row)
             if best.update(row):
                 checkpoints.keep_best(snapshot(epoch))
@@ -84,13 +89,28 @@ def run(cfg: DictConfig, folder: Path) -> Dict:
     checkpoints.save_last(snapshot(epochs))
     checkpoints.save_best()
     torch.save(model.state_dict(), folder / "model.pt")
-    metrics.close()
     recorder.close()
     summary = make_summary("completed", epochs, step, row, best, time.perf_counter() - started,
                            device, model, cfg)
-    write_json(folder / "summary.json", summary)
+    for logger in loggers:
+        logger.log_summary(summary)
+        logger.close()
+    if cfg.plots:
+        draw_pictures(folder)
     final_table(summary, folder)
     return summary
+
+
+def draw_pictures(folder: Path) -> None:
+    """The run's pictures, drawn from its files; a plotting failure never costs the run."""
+    try:
+        from gdrun.plots import draw_run
+    except ImportError:  # plots not built yet
+        return
+    try:
+        draw_run(folder)
+    except Exception:  # noqa: BLE001 - the run's files are safe; say so and go on
+        log.warning("could not draw the pictures of %s (the run's files are complete)", folder, exc_info=True)
 
 
 def title(cfg: DictConfig) -> str:
