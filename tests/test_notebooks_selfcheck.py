@@ -1,18 +1,15 @@
-"""Sanity checks on tests/notebooks.py, the notebook transcriptions gdrun is compared with.
+"""Sanity checks on gdrun/notebooks.py, the notebook transcriptions gdrun is compared with.
 
 Fast (shortened epochs where a full run is slow).  Run with
 ``python -m pytest tests/test_notebooks_selfcheck.py -q``.
 """
 import functools
 import math
-import pathlib
-import sys
 
 import pytest
 import torch
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-import notebooks as nb  # noqa: E402
+from gdrun import notebooks as nb
 
 
 @pytest.fixture(autouse=True, scope="module")
