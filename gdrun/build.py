@@ -8,6 +8,7 @@ at the call.
 from typing import Any, Optional
 
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -20,7 +21,13 @@ def call(node: DictConfig, group: str, **runtime: Any) -> Any:
     """Instantiate a group's `_target_` with its own keys and the run-time arguments."""
     kwargs = {k: v for k, v in OmegaConf.to_container(node, resolve=True).items()
               if k not in GDRUN_KEYS[group]}
-    return instantiate({"_target_": node._target_, **kwargs}, **runtime, _convert_="all")
+    try:
+        return instantiate({"_target_": node._target_, **kwargs}, **runtime, _convert_="all")
+    except InstantiationException as error:
+        # Our builders say what is wrong with GdrunError or ValueError: pass that sentence on.
+        if isinstance(error.__cause__, (GdrunError, ValueError)):
+            raise GdrunError(f"{group}={node.get('name', node._target_)}: {error.__cause__}") from error
+        raise
 
 
 def resolve_device(name: str) -> torch.device:

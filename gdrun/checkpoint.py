@@ -14,38 +14,50 @@ from typing import Any, Dict, Optional
 
 import torch
 
+from gdrun.errors import GdrunError
+
 FORMAT = "gdrun-checkpoint-1"
 
 
-def rng_state(shuffle: Optional[torch.Generator]) -> Dict[str, Any]:
-    state = {"torch": torch.get_rng_state(), "shuffle": shuffle.get_state() if shuffle is not None else None}
+def payload(*, model, optimizer, scheduler, progress: Dict, shuffle_state: Optional[torch.Tensor],
+            config: Dict) -> Dict[str, Any]:
+    """The checkpoint dict, holding copies of the states: later training steps do not change it.
+
+    `shuffle_state` is the data-order generator at the start of the epoch the run does next
+    (mid-epoch: the current one, which a resumed run replays and skips the steps done).
+    """
+    rng = {"torch": torch.get_rng_state(), "shuffle": shuffle_state}
     if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: Dict[str, Any], shuffle: Optional[torch.Generator]) -> None:
-    torch.set_rng_state(state["torch"])
-    if shuffle is not None and state.get("shuffle") is not None:
-        shuffle.set_state(state["shuffle"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def payload(*, model, optimizer, scheduler, epoch: int, step: int, best: Dict,
-            shuffle: Optional[torch.Generator], config: Dict) -> Dict[str, Any]:
-    """The checkpoint dict, holding copies of the states: later training steps do not change it."""
+        rng["cuda"] = torch.cuda.get_rng_state_all()
     return {
         "format": FORMAT,
         "model": copy.deepcopy(model.state_dict()),
         "optimizer": copy.deepcopy(optimizer.state_dict()),
         "scheduler": copy.deepcopy(scheduler.state_dict()) if scheduler is not None else None,
-        "epoch": epoch,
-        "step": step,
-        "best": copy.deepcopy(best),
-        "rng": rng_state(shuffle),
+        "epoch": progress["epoch"],
+        "step": progress["step"],
+        "progress": copy.deepcopy(progress),
+        "rng": rng,
         "config": config,  # never changed during a run: shared, not copied
     }
+
+
+def load_states(saved: Dict[str, Any], model, optimizer, scheduler,
+                shuffle: Optional[torch.Generator]) -> None:
+    """Put a checkpoint's states back into freshly built parts (GdrunError if they do not fit)."""
+    try:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+    except (RuntimeError, ValueError, KeyError) as error:
+        raise GdrunError(f"the checkpoint does not fit the model and optimizer its config builds "
+                         f"(was it copied from another run?): {str(error).splitlines()[0]}") from error
+    if scheduler is not None and saved.get("scheduler"):
+        scheduler.load_state_dict(saved["scheduler"])
+    torch.set_rng_state(saved["rng"]["torch"])
+    if shuffle is not None and saved["rng"].get("shuffle") is not None:
+        shuffle.set_state(saved["rng"]["shuffle"])
+    if "cuda" in saved["rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(saved["rng"]["cuda"])
 
 
 def atomic_save(obj: Any, path: Path) -> None:
@@ -60,23 +72,33 @@ def atomic_save(obj: Any, path: Path) -> None:
 
 
 def load(path: Path) -> Dict[str, Any]:
-    """A checkpoint dict; weights_only=False because it holds RNG states and the config."""
-    return torch.load(path, map_location="cpu", weights_only=False)
+    """A gdrun checkpoint, or a GdrunError that says what is wrong with the file."""
+    if not path.is_file():
+        raise GdrunError(f"no checkpoint at {path}: the run saved none (did it stop before its first "
+                         f"epoch?) or the folder is not a gdrun run folder.")
+    try:
+        # weights_only=False: a checkpoint also holds RNG states and the config (our own files).
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # truncated zip, not a torch file, unpickling errors
+        raise GdrunError(f"{path} is damaged (truncated or not a torch file): {error}. "
+                         f"checkpoints/best.pt may still be whole.") from error
+    if not isinstance(saved, dict) or saved.get("format") != FORMAT:
+        raise GdrunError(f"{path} is not a gdrun checkpoint (no '{FORMAT}' format mark); "
+                         f"resume takes the folder of a gdrun run.")
+    return saved
 
 
 class Checkpoints:
-    """checkpoints/last.pt every `every` epochs (at most once per MIN_SECONDS) and best.pt.
+    """checkpoints/last.pt every `every` epochs (at most once per `min_seconds`) and best.pt.
 
     The best checkpoint is kept in memory when the headline metric improves and written with
     the next last.pt, so a long run of small improvements costs no disk writes.
     """
 
-    # Tiny labs run hundreds of epochs a second; a checkpoint per epoch would cost more than
-    # the training. A crash loses at most this much time (and at most `every` epochs).
-    MIN_SECONDS = 2.0
-
-    def __init__(self, folder: Path, every: int):
-        self.folder, self.every = folder, every
+    def __init__(self, folder: Path, every: int, min_seconds: float):
+        # Tiny labs run hundreds of epochs a second; a checkpoint per epoch would cost more than
+        # the training. A crash loses at most `min_seconds` of work (and at most `every` epochs).
+        self.folder, self.every, self.min_seconds = folder, every, min_seconds
         self.best: Optional[Dict] = None
         self.best_written = True
         self.last_time = float("-inf")
@@ -86,7 +108,7 @@ class Checkpoints:
 
     def maybe_save_last(self, epoch: int, snapshot) -> None:
         """Save last.pt if `every` divides `epoch` and the previous save is old enough."""
-        if self.every <= 0 or epoch % self.every or time.perf_counter() - self.last_time < self.MIN_SECONDS:
+        if self.every <= 0 or epoch % self.every or time.perf_counter() - self.last_time < self.min_seconds:
             return
         self.save_last(snapshot())
 

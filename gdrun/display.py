@@ -6,6 +6,7 @@ scheduler): one line per epoch, thinned to about one every few seconds. Either w
 ends with a table of final and best metrics and the run folder's path.
 """
 
+import logging
 import time
 from pathlib import Path
 from typing import Dict, Optional
@@ -119,3 +120,10 @@ def final_table(summary: Dict, folder: Path, console: Optional[Console] = None) 
 
 def _fmt(name: str, value: float) -> str:
     return f"{100 * value:.2f}%" if "accuracy" in name else f"{value:.6g}"
+
+
+class ConsoleFormatter(logging.Formatter):
+    """Log lines on the console in one plain sentence; tracebacks go to the run's gdrun.log only."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"gdrun: {record.levelname.lower()}: {record.getMessage()}"

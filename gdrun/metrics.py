@@ -87,6 +87,17 @@ def write_json(path: Path, payload: Dict) -> None:
     os.replace(tmp, path)
 
 
+def truncate_csv(path: Path, column: str, last: float) -> None:
+    """Keep the header and the rows whose `column` is at most `last` (rows are in order)."""
+    if not path.exists():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    index = lines[0].rstrip("\n").split(",").index(column)
+    kept = [lines[0]] + [line for line in lines[1:] if float(line.split(",")[index]) <= last]
+    if len(kept) < len(lines):
+        path.write_text("".join(kept))
+
+
 def read_csv(path: Path) -> List[Dict]:
     """A run's CSV as dicts: numbers as floats, empty cells as None, text (a split name) as is."""
     with open(path, newline="") as f:

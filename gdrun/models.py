@@ -36,11 +36,15 @@ def linear(input_shape: Tuple[int, ...], num_outputs: int, output: str, bias: bo
 
 
 def mlp(input_shape: Tuple[int, ...], num_outputs: int, output: str, hidden: Sequence[int],
-        activation: str, init: Optional[Dict] = None) -> nn.Module:
-    """Fully connected layers `hidden1`, `hidden2`, ... with one activation, then `out`."""
+        activation: str, dropout: float = 0.0, init: Optional[Dict] = None) -> nn.Module:
+    """Fully connected layers `hidden1`, `hidden2`, ... with one activation (and dropout), then `out`."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"model.activation={activation} is not one of {', '.join(ACTIVATIONS)}")
     layers, width = [("flatten", nn.Flatten())], math.prod(input_shape)
     for i, size in enumerate(hidden, start=1):
         layers += [(f"hidden{i}", nn.Linear(width, size)), (f"act{i}", ACTIVATIONS[activation]())]
+        if dropout > 0:
+            layers.append((f"dropout{i}", nn.Dropout(dropout)))
         width = size
     layers += [("out", nn.Linear(width, num_outputs)), ("out_activation", OUTPUTS[output]())]
     return set_initial_values(nn.Sequential(OrderedDict(layers)), init)

@@ -60,10 +60,12 @@ class Recorder:
             self._flush_path(step, epoch)
         self.after_epoch(epoch, last=False)
 
-    def end_epoch(self, first_step: int, epoch: int, last: bool) -> None:
+    def end_epoch(self, first_step: int, epoch: int, last: bool, partial: bool = False) -> None:
+        """Write the epoch's path; snapshot the fit unless the epoch was cut short (stop, divergence)."""
         if self.track_params:
             self._flush_path(first_step, epoch)
-        self.after_epoch(epoch, last)
+        if not partial:
+            self.after_epoch(epoch, last)
 
     def _flush_path(self, first_step: int, epoch: int) -> None:
         rows = torch.stack(self.path).cpu().tolist() if self.path else []

@@ -103,7 +103,7 @@ class ModelConf:
     # Tasks the model makes sense for; empty means any.
     tasks: List[str] = field(default_factory=list)
     # Fixed initial values by state_dict name, e.g. {weight: [[-15.0]], bias: [-10.0]}.
-    init: Optional[Dict[str, Any]] = None
+    init: Any = None
 
 
 @dataclass
@@ -117,6 +117,7 @@ class MLPConf(ModelConf):
     _target_: str = "gdrun.models.mlp"
     hidden: List[int] = field(default_factory=lambda: [16])
     activation: str = "relu"
+    dropout: float = 0.0
 
 
 @dataclass
@@ -265,6 +266,12 @@ class Config:
     fit_every: Optional[int] = None
     # Epochs between two checkpoints/last.pt writes (0: only at the end).
     checkpoint_every: int = 1
+    # Stop as diverged when a cost is NaN or infinite, or above this many times the initial
+    # training cost (null: NaN/inf only).
+    diverge_factor: Optional[float] = 1e6
+    # Do not write checkpoints/last.pt more often than this (seconds): a tiny lab runs hundreds
+    # of epochs a second, and a checkpoint per epoch would cost more than the training.
+    checkpoint_min_seconds: float = 2.0
     # Loggers besides the CSV files, which are always written: e.g. [tensorboard].
     loggers: List[str] = field(default_factory=list)
     data: Any = MISSING

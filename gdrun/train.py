@@ -11,21 +11,30 @@ EVAL_CHUNK = 10_000
 
 def train_epoch(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer,
                 batches: Iterable[Tuple[torch.Tensor, torch.Tensor]],
-                after_step: Optional[Callable[[], None]] = None) -> torch.Tensor:
+                after_step: Optional[Callable[[], None]] = None,
+                stop: Optional[Callable[[], bool]] = None,
+                bound: Optional[float] = None) -> torch.Tensor:
     """One pass over `batches`; returns each batch's cost, computed before its update, as a 1-D tensor.
 
-    Costs stay on the device until the epoch ends: no host synchronisation per iteration.
+    Costs stay on the device until the epoch ends: no host synchronisation per iteration,
+    unless a divergence `bound` is given (on the CPU, where reading a cost is free): then a
+    cost that is NaN, infinite or not below the bound ends the epoch before its update. A
+    true `stop()` (Ctrl-C) ends it after the current step.
     """
     model.train()
     costs = []
     for x, y in batches:
         loss = loss_fn(model(x), y)
+        costs.append(loss.detach())
+        if bound is not None and not loss.item() < bound:  # NaN fails every comparison
+            break
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        costs.append(loss.detach())
         if after_step is not None:
             after_step()
+        if stop is not None and stop():
+            break
     return torch.stack(costs)
 
 

@@ -40,6 +40,25 @@ def gdrun_cli(*args: str, cwd: Path = REPO, timeout: int = 300, env=None) -> sub
 
 
 @pytest.fixture
+def gdrun_main(monkeypatch, capsys):
+    """The `gdrun` command in this process (no new torch import): returns (exit code, stdout, stderr)."""
+    from gdrun.cli import main
+
+    def call(*args: str):
+        monkeypatch.setattr(sys, "argv", ["gdrun", *args])
+        monkeypatch.setenv("HYDRA_FULL_ERROR", "0")  # main() sets it to 1; monkeypatch restores it
+        try:
+            main()
+            code = 0
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else 1
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return call
+
+
+@pytest.fixture
 def run_folder(tmp_path):
     return tmp_path / "run"
 
