@@ -259,6 +259,9 @@ class Config:
     device: str = "auto"
     # Draw the pictures in plots/ after the run (from the files the run wrote).
     plots: bool = True
+    # The loss surface's grid in plots/ (models with parameters w, b): w in +-W and b in +-B for
+    # [W, B] ([W] for both); null: symmetric about 0 and just wide enough for the path.
+    surface_range: Optional[List[float]] = None
     # CPU threads for torch (null: torch's default). One thread is fastest for the small models
     # of the labs, and far faster when another process competes for the cores.
     threads: Optional[int] = None

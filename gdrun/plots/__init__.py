@@ -1,0 +1,19 @@
+"""The pictures of runs, sweeps and comparisons, drawn after the fact from the files they wrote.
+
+- `draw_run(folder)`: a run's plots/ folder (cost, accuracy, loss surface, fit, confusion, images);
+- `draw_sweep(sweep_dir, jobs, keys)`: a sweep's overlaid curves, final metric and heat map;
+- `draw_comparison(folders, out)`: several runs overlaid (`gdrun-report --compare`).
+
+Importing this package is light: matplotlib (and torch, for the pictures that need a model)
+come in with the first drawing, so gdrun.sweep can read run folders while Hydra starts.
+"""
+
+__all__ = ["draw_run", "draw_sweep", "draw_comparison"]
+
+
+def __getattr__(name: str):
+    if name in __all__:
+        from gdrun.plots import draw
+
+        return getattr(draw, name)
+    raise AttributeError(f"module 'gdrun.plots' has no attribute {name!r}")

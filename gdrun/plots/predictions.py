@@ -1,0 +1,129 @@
+"""What a classifier gets right and wrong: a confusion matrix and a grid of images, misclassified first.
+
+The run folder holds the final weights (model.pt) and the config that built the model and
+the data, so the predictions are recomputed here with gdrun's own builders: no file is added
+to the run for them, and any old run can be redrawn. The validation set is rebuilt exactly
+(the same seed holds out the same samples); without one, the training set is used and the
+titles say so. Nothing is downloaded: a dataset that is no longer on disk skips these pictures.
+"""
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+import numpy as np
+from omegaconf import OmegaConf
+
+from gdrun.plots import style
+from gdrun.plots.runfolder import RunFolder
+
+log = logging.getLogger(__name__)
+
+GRID_ROWS, GRID_COLUMNS = 4, 8
+# Samples per forward pass when predicting, so a large validation set never needs one huge activation.
+CHUNK = 2_000
+# Counts are written in the cells of confusion matrices up to this many classes.
+MAX_ANNOTATED = 20
+
+
+@dataclass
+class Predictions:
+    x: np.ndarray           # (n, ...) the inputs, images as (n, channels, height, width)
+    true: np.ndarray        # (n,) class indices
+    predicted: np.ndarray   # (n,)
+    classes: List[str]
+    split: str              # "validation" or "training"
+
+    @property
+    def accuracy(self) -> float:
+        return float((self.true == self.predicted).mean())
+
+
+def predictions(run: RunFolder) -> Optional[Predictions]:
+    """The final model's classes on the validation set (else the training set); None for regression."""
+    cfg = run.config
+    if cfg is None or not (run.path / "model.pt").exists():
+        return None
+    if not run.epochs or run.epochs[0]["train_accuracy"] is None:
+        return None  # regression: nothing to confuse
+    import torch
+
+    from gdrun.build import build_data, build_model
+    from gdrun.train import predict
+
+    data_cfg = OmegaConf.to_container(cfg.data, resolve=True)
+    if data_cfg.get("root") is not None and run.launch_dir is not None:
+        data_cfg["root"] = str(run.launch_dir / Path(data_cfg["root"]).expanduser())  # relative to where gdrun ran
+    if "download" in data_cfg:
+        data_cfg["download"] = False
+    data = build_data(OmegaConf.create(data_cfg), cfg.seed, torch.device("cpu"))
+    split, name = (data.val, "validation") if data.val is not None else (data, "training")
+    model = build_model(cfg.model, data, cfg.loss.output)
+    model.load_state_dict(torch.load(run.path / "model.pt", map_location="cpu", weights_only=True))
+    model.eval()
+    threshold = 0.5 if cfg.loss.output == "sigmoid" else 0.0  # as the run decided class 1
+    with torch.no_grad():
+        predicted = torch.cat([predict(model(split.x[i:i + CHUNK]), split.task, threshold).reshape(-1)
+                               for i in range(0, len(split), CHUNK)])
+    classes = data.classes or ["0", "1"]
+    return Predictions(split.x.numpy(), split.y.reshape(-1).long().numpy(), predicted.long().numpy(), classes, name)
+
+
+def draw_predictions(run: RunFolder, out: Path, formats: Sequence[str]) -> List[Path]:
+    """confusion.png for classifiers and, for image data, images.png."""
+    try:
+        pred = predictions(run)
+    except Exception as error:  # noqa: BLE001 - e.g. the images are no longer under data.root
+        log.info("no confusion matrix for %s: could not rebuild its data or model (%s)", run.path, error)
+        return []
+    if pred is None:
+        return []
+    written = draw_confusion(pred, run.describe(), out, formats)
+    if pred.x.ndim == 4:
+        written += draw_images(pred, run.describe(), out, formats)
+    return written
+
+
+def draw_confusion(pred: Predictions, subtitle: str, out: Path, formats: Sequence[str]) -> List[Path]:
+    k = len(pred.classes)
+    counts = np.zeros((k, k), dtype=int)
+    np.add.at(counts, (pred.true, pred.predicted), 1)
+    share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    size = min(4 + 0.5 * k, 10)
+    fig = style.figure(size + 1.2, size)
+    ax = fig.add_subplot()
+    image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(image, ax=ax, shrink=0.8).set_label("share of the true class")
+    if k <= MAX_ANNOTATED:
+        for (i, j), n in np.ndenumerate(counts):
+            if n:
+                ax.text(j, i, str(n), ha="center", va="center", fontsize="small",
+                        color="white" if share[i, j] > 0.6 else "black")
+    ax.set_xticks(range(k), pred.classes, rotation=45 if max(map(len, pred.classes)) > 2 else 0, ha="right"
+                  if max(map(len, pred.classes)) > 2 else "center")
+    ax.set_yticks(range(k), pred.classes)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    style.title(fig, f"Confusion matrix on the {pred.split} set ({len(pred.true)} samples, "
+                     f"accuracy {100 * pred.accuracy:.1f}%)", subtitle)
+    return style.save(fig, out, "confusion", formats)
+
+
+def draw_images(pred: Predictions, subtitle: str, out: Path, formats: Sequence[str]) -> List[Path]:
+    wrong = np.flatnonzero(pred.true != pred.predicted)
+    right = np.flatnonzero(pred.true == pred.predicted)
+    shown = np.r_[wrong, right][:GRID_ROWS * GRID_COLUMNS]
+    fig = style.figure(1.5 * GRID_COLUMNS, 1.75 * GRID_ROWS + 0.8)
+    for cell, i in enumerate(shown):
+        ax = fig.add_subplot(GRID_ROWS, GRID_COLUMNS, cell + 1)
+        image = pred.x[i]
+        ax.imshow(image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0), cmap="gray_r")
+        ok = pred.true[i] == pred.predicted[i]
+        ax.set_title(f"pred {pred.classes[pred.predicted[i]]}\ntrue {pred.classes[pred.true[i]]}",
+                     fontsize=8, color="tab:green" if ok else "tab:red")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    style.title(fig, f"{pred.split.capitalize()} images, misclassified first (red): {len(wrong)} of "
+                     f"{len(pred.true)} wrong", subtitle)
+    return style.save(fig, out, "images", formats)

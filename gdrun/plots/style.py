@@ -1,0 +1,111 @@
+"""What every gdrun picture shares: figures without pyplot, titles that name the run, saving, scales.
+
+Figures are `matplotlib.figure.Figure` objects drawn by the Agg canvas directly, never through
+pyplot: no backend is chosen, no global state changes, nothing opens a window, and a figure
+is freed as soon as it goes out of scope.
+"""
+
+import math
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+DPI = 100
+# Colours of a run's own curves, and of start / end markers on a path.
+ITERATION_COLOR = "tab:blue"
+EPOCH_COLOR = "tab:orange"
+VAL_COLOR = "tab:green"
+START_COLOR = "tab:green"
+END_COLOR = "tab:red"
+# Colour map of surfaces and heat maps.
+SEQUENCE = "viridis"
+# Early-to-late (small-to-large) colours of fit snapshots and swept values: light orange to dark
+# blue, every one visible on white and on the grey surface behind overlaid paths.
+LINES = "plasma"
+# The surface behind several coloured paths.
+BACKDROP = "Greys"
+# How runs that did not complete are drawn in overlays and sweep plots.
+FAILED_COLOR = "tab:red"
+# A cost axis goes logarithmic when its positive values span at least this ratio (two decades).
+LOG_RATIO = 100.0
+
+
+def figure(width: float, height: float, margins: Optional[Dict[str, float]] = None) -> Figure:
+    """A figure with constrained layout (titles, legends and colour bars never overlap), or, given
+    `margins` in inches (left, right, top, bottom; wspace, hspace as fractions), fixed margins:
+    about 40 % faster to draw, for the pictures drawn after every run."""
+    if margins is None:
+        return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    inches = {"left": 0.9, "right": 0.3, "top": 0.8, "bottom": 0.6, **margins}
+    fig = Figure(figsize=(width, height), dpi=DPI)
+    fig.subplots_adjust(left=inches["left"] / width, right=1 - inches["right"] / width,
+                        top=1 - inches["top"] / height, bottom=inches["bottom"] / height,
+                        wspace=inches.get("wspace"), hspace=inches.get("hspace"))
+    return fig
+
+
+def title(fig: Figure, what: str, run: str) -> None:
+    """Two lines: what the picture shows, then which run (data, model, loss, optimizer, lr, batch)."""
+    fig.suptitle(f"{what}\n{run}", fontsize=11)
+
+
+def save(fig: Figure, folder: Path, name: str, formats: Sequence[str]) -> List[Path]:
+    """`folder/name.png` (and .svg / .pdf when asked); returns the files written."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{name}.{fmt}" for fmt in formats]
+    for path in paths:
+        fig.savefig(path)
+    return paths
+
+
+def finite(values: Iterable) -> np.ndarray:
+    """Floats with None, inf and nan (a diverged run) turned into nan, which matplotlib leaves out."""
+    array = np.array([np.nan if v is None else v for v in values], dtype=float)
+    array[~np.isfinite(array)] = np.nan
+    return array
+
+
+def spans_decades(values: np.ndarray) -> bool:
+    positive = values[np.isfinite(values) & (values > 0)]
+    return positive.size > 1 and positive.max() / positive.min() >= LOG_RATIO
+
+
+def cost_scale(ax, values: np.ndarray, label: str = "cost") -> None:
+    """Log scale on the cost axis when the cost spans decades, and say so on the axis."""
+    if spans_decades(values):
+        ax.set_yscale("log")
+        label += " (log scale)"
+    ax.set_ylabel(label)
+
+
+def legend(ax, **kwargs) -> None:
+    """A legend only where there is more than one labelled line."""
+    handles, labels = ax.get_legend_handles_labels()
+    if len(labels) > 1:
+        ax.legend(fontsize="small", **kwargs)
+
+
+def colors(n: int) -> List:
+    """n colours from early (light) to late (dark)."""
+    from matplotlib import colormaps
+
+    ramp = colormaps[LINES]
+    return [ramp(0.8 - 0.75 * i / max(n - 1, 1)) for i in range(n)]
+
+
+def nice_ceiling(value: float) -> float:
+    """The next 1, 1.5, 2, 2.5, 3, 4, 5, 6, 8 or 10 times a power of ten at or above `value`."""
+    if value <= 0:
+        return 1.0
+    power = 10 ** math.floor(math.log10(value))
+    for step in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
+        if step * power >= value * (1 - 1e-9):
+            return step * power
+    return 10 * power
+
+
+def format_value(value) -> str:
+    """A swept or compared value as a short label: 0.1, 1e-05, full."""
+    return f"{value:g}" if isinstance(value, float) else str(value)

@@ -1,0 +1,115 @@
+"""A run's pictures: each one drawn for the runs it applies to and only those, as real, non-blank PNGs.
+
+Short real runs (plots=false), then draw_run on their folders, as the runner does after a run.
+"""
+
+import logging
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import csv_rows, run_in_process
+from gdrun.plots import draw_run
+from gdrun.plots.runfolder import RunFolder, last_error
+from gdrun.plots.surface import cost_function, problem
+
+PICTURES = {"cost", "accuracy", "loss_surface", "fit", "confusion", "images"}
+# Which pictures each kind of run gets; every other picture must not be drawn.
+RUNS = {
+    "line": (["data=line", "optim.epochs=5"], {"cost", "loss_surface", "fit"}),
+    "slope": (["data=slope_line", "model.bias=false"], {"cost", "loss_surface", "fit"}),
+    "logistic": (["data=logistic_1d", "optim.epochs=5"], {"cost", "accuracy", "loss_surface", "fit", "confusion"}),
+    "softmax": (["data=softmax_1d", "optim.epochs=5"], {"cost", "accuracy", "fit", "confusion"}),
+    "plane2": (["data=plane2", "optim.epochs=3"], {"cost", "fit"}),
+    "digits": (["data=digits", "model=logistic", "optim.epochs=1"], {"cost", "accuracy", "confusion", "images"}),
+}
+
+
+def assert_picture(path, min_size=(300, 200)):
+    """A PNG that opens, is at least `min_size` pixels and is not blank (its pixels vary)."""
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path
+    with Image.open(path) as image:
+        image.verify()
+    with Image.open(path) as image:
+        pixels = np.asarray(image.convert("RGB"), dtype=np.int32)
+    assert pixels.shape[1] >= min_size[0] and pixels.shape[0] >= min_size[1], (path, pixels.shape)
+    assert pixels.std() > 10, f"{path} is (nearly) blank"
+    colours = (pixels[..., 0] << 16) | (pixels[..., 1] << 8) | pixels[..., 2]
+    assert len(np.unique(colours)) > 20, f"{path} has almost no colours"
+
+
+@pytest.fixture(scope="module")
+def drawn(tmp_path_factory):
+    """Each kind of run, trained briefly and drawn once: name -> (folder, files written)."""
+    root = tmp_path_factory.mktemp("pictures")
+    out = {}
+    for name, (overrides, _) in RUNS.items():
+        folder = root / name
+        run_in_process(folder, *overrides)
+        out[name] = folder, draw_run(folder)
+    return out
+
+
+@pytest.mark.parametrize("name", RUNS)
+def test_each_picture_is_drawn_where_it_applies_and_only_there(drawn, name):
+    folder, written = drawn[name]
+    expected = RUNS[name][1]
+    assert {p.stem for p in written} == expected
+    assert {p.stem for p in (folder / "plots").glob("*.png")} == expected
+    for path in written:
+        assert path.parent == folder / "plots" and path.suffix == ".png"
+        assert_picture(path)
+
+
+def test_loss_surface_is_the_cost_the_run_saw(drawn):
+    """The surface at the path's points is the whole-set cost: for batch GD each iteration's cost,
+    and for mini-batches the per-epoch cost of epochs.csv (BCE through a sigmoid)."""
+    line = RunFolder(drawn["line"][0])
+    prob = problem(line)
+    cost = cost_function(prob)
+    costs = [r["loss"] for r in line.iterations]
+    np.testing.assert_allclose(cost(prob.path[:-1, 0], prob.path[:-1, 1]), costs, rtol=1e-5)
+
+    logistic = RunFolder(drawn["logistic"][0])
+    prob = problem(logistic)
+    ends = {int(r["epoch"]): [r["w"], r["b"]] for r in csv_rows(logistic.path / "params.csv")}  # last row wins
+    w, b = np.array([ends[e] for e in sorted(ends)]).T
+    np.testing.assert_allclose(cost_function(prob)(w, b), [r["train_loss"] for r in logistic.epochs], rtol=1e-5)
+
+
+def test_surface_range_sets_the_grid_and_the_default_contains_the_path(drawn):
+    from gdrun.plots.surface import ranges
+
+    path = problem(RunFolder(drawn["line"][0])).path
+    assert ranges([path], [15, 13]) == [(-15.0, 15.0), (-13.0, 13.0)]
+    assert ranges([path], [4]) == [(-4.0, 4.0), (-4.0, 4.0)]
+    for (lo, hi), values in zip(ranges([path], None), path.T):
+        assert lo < values.min() and values.max() < hi
+
+
+def test_plots_false_draws_nothing_and_plots_true_draws_after_the_run(tmp_path, caplog):
+    run_in_process(tmp_path / "off", "data=line", "optim.epochs=2")
+    assert not (tmp_path / "off" / "plots").exists()
+    with caplog.at_level(logging.WARNING):
+        run_in_process(tmp_path / "on", "data=line", "optim.epochs=2", "plots=true")
+    assert {p.name for p in (tmp_path / "on" / "plots").iterdir()} == {"cost.png", "loss_surface.png", "fit.png"}
+    assert "could not draw" not in caplog.text
+
+
+def test_svg_and_pdf_on_request(drawn, tmp_path):
+    written = draw_run(drawn["slope"][0], formats=("svg", "pdf"))
+    assert {p.suffix for p in written} == {".svg", ".pdf"}
+    assert all(p.stat().st_size > 1000 for p in written)
+
+
+def test_last_error_reads_the_exception_at_the_end_of_a_traceback():
+    log = ("[2026-01-01 12:00:00,000][gdrun][INFO] - starting\n"
+           "[2026-01-01 12:00:01,000][gdrun][ERROR] - the job failed\n"
+           "Traceback (most recent call last):\n"
+           '  File "x.py", line 1, in <module>\n'
+           "    boom()\n"
+           "RuntimeError: out of memory\n")
+    assert last_error(log) == "RuntimeError: out of memory"
+    assert last_error("[t][gdrun][WARNING] - cost went NaN\n") == "cost went NaN"
+    assert last_error("[t][gdrun][INFO] - all fine\n") is None
