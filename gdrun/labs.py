@@ -192,23 +192,27 @@ class Check:
     close: bool
     max_abs: float
     max_rel: float
+    # The largest |difference| / (atol + rtol·|notebook's|): at most 1 is within assert_close.
+    tolerance_used: float
 
 
 def check(what: str, actual: torch.Tensor, expected: torch.Tensor) -> Check:
     """Equal to the bit, or within assert_close's float32 tolerances, or neither."""
     if actual.shape != expected.shape:
         return Check(f"{what} (shape {list(actual.shape)}, notebook {list(expected.shape)})",
-                     expected.numel(), False, False, math.inf, math.inf)
+                     expected.numel(), False, False, math.inf, math.inf, math.inf)
     try:
         torch.testing.assert_close(actual, expected, **TOLERANCE)
         close = True
     except AssertionError:
         close = False
+    if expected.numel() == 0:
+        return Check(what, 0, True, True, 0.0, 0.0, 0.0)
     diff = (actual.double() - expected.double()).abs()
-    scale = expected.double().abs().clamp_min(torch.finfo(expected.dtype).tiny)
-    return Check(what, expected.numel(), torch.equal(actual, expected), close,
-                 float(diff.max()) if diff.numel() else 0.0,
-                 float((diff / scale).max()) if diff.numel() else 0.0)
+    scale = expected.double().abs()
+    return Check(what, expected.numel(), torch.equal(actual, expected), close, float(diff.max()),
+                 float((diff / scale.clamp_min(torch.finfo(expected.dtype).tiny)).max()),
+                 float((diff / (TOLERANCE["atol"] + TOLERANCE["rtol"] * scale)).max()))
 
 
 @dataclass
@@ -254,8 +258,9 @@ def agreement(checks: List[Check]) -> Tuple[str, str]:
     if all(c.bit_exact for c in checks):
         return f"to the bit ({counted})", "match"
     if all(c.close for c in checks):
-        worst = max(checks, key=lambda c: c.max_rel)
-        return f"float precision: max rel. diff {worst.max_rel:.1e} in {worst.what} ({counted})", "match"
+        worst = max(checks, key=lambda c: c.tolerance_used)
+        return (f"float precision: {worst.what} at most {worst.max_abs:.1g} apart, "
+                f"{100 * worst.tolerance_used:.0f}% of assert_close's tolerance ({counted})"), "match"
     bad = [c for c in checks if not c.close]
     return "DIFFERS: " + "; ".join(f"{c.what} max abs diff {c.max_abs:.3g}" for c in bad), "differs"
 
