@@ -172,7 +172,8 @@ def draw_overlay(lines: List[Line], out: Path, name: str, subtitle: str, formats
     for ax, values in shown.items():
         style.cost_scale(ax, np.concatenate(values) if values else np.array([]))
         ax.grid(alpha=0.3)
-    per_epoch.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    per_epoch.legend(fontsize="small" if len(lines) <= 20 else "x-small", loc="upper left",
+                     bbox_to_anchor=(1.02, 1.0), ncols=1 + len(lines) // 30)
     style.title(fig, "Learning curves", subtitle)
     return style.save(fig, out, name, formats)
 

@@ -91,7 +91,9 @@ def draw_confusion(pred: Predictions, subtitle: str, out: Path, formats: Sequenc
     np.add.at(counts, (pred.true, pred.predicted), 1)
     share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     size = min(4 + 0.5 * k, 10)
-    fig = style.figure(size + 1.2, size)
+    longest = max(map(len, pred.classes))
+    fig = style.figure(size + 1.6, size, margins={"left": 0.7 + 0.07 * longest, "bottom": 0.6 + 0.05 * longest,
+                                                 "right": 0.2})
     ax = fig.add_subplot()
     image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
     fig.colorbar(image, ax=ax, shrink=0.8).set_label("share of the true class")
@@ -114,7 +116,8 @@ def draw_images(pred: Predictions, subtitle: str, out: Path, formats: Sequence[s
     wrong = np.flatnonzero(pred.true != pred.predicted)
     right = np.flatnonzero(pred.true == pred.predicted)
     shown = np.r_[wrong, right][:GRID_ROWS * GRID_COLUMNS]
-    fig = style.figure(1.5 * GRID_COLUMNS, 1.75 * GRID_ROWS + 0.8)
+    fig = style.figure(1.5 * GRID_COLUMNS, 1.75 * GRID_ROWS + 0.8,
+                       margins={"left": 0.1, "right": 0.1, "bottom": 0.1, "top": 1.0, "hspace": 0.45})
     for cell, i in enumerate(shown):
         ax = fig.add_subplot(GRID_ROWS, GRID_COLUMNS, cell + 1)
         image = pred.x[i]

@@ -14,6 +14,10 @@ from gdrun.plots import style
 
 # The line styles that tell apart the values of a second swept key.
 LINESTYLES = ("-", "--", ":", "-.")
+# More lines than this in a final-metric panel, or values than this on a heat map's axis (a
+# search's sampled values), and they are drawn as one cloud of points, and no heat map.
+MAX_GROUPS = 8
+MAX_CELLS = 12
 
 
 def values_of(jobs, key: str) -> List:
@@ -65,8 +69,9 @@ def axis_for(ax, key: str, values: List) -> Dict:
         positive = all(v > 0 for v in values)
         if positive and (key.endswith("lr") or style.spans_decades(np.array(values, dtype=float))):
             ax.set_xscale("log")
-        ax.set_xticks([float(v) for v in values], [style.format_value(v) for v in values])
-        ax.minorticks_off()
+        if len(values) <= MAX_CELLS:  # a tick at each value swept; a search's sampled values get the usual ticks
+            ax.set_xticks([float(v) for v in values], [style.format_value(v) for v in values])
+            ax.minorticks_off()
     else:
         positions = {repr(v): float(i) for i, v in enumerate(values)}
         ax.set_xticks(range(len(values)), [style.format_value(v) for v in values])
@@ -88,12 +93,15 @@ def draw_final_metric(jobs, keys: Sequence[str], out: Path, subtitle: str, forma
         groups: Dict[str, list] = {}
         for job in jobs:
             groups.setdefault(label(job, others) if others else "", []).append(job)
+        cloud = len(groups) > MAX_GROUPS  # a search samples new values each trial: one cloud of points
+        if cloud:
+            groups = {"every job (the other keys vary)": list(jobs)}
         shown, stopped = [], {}
         for (name, members), color in zip(groups.items(), style.colors(len(groups))):
             members = sorted(members, key=lambda j: positions[repr(j.values.get(key))])
             x = [positions[repr(j.values.get(key))] for j in members]
             y = np.array([final_value(j, metric) for j in members])
-            ax.plot(x, y, marker="o", color=color, label=name or None)
+            ax.plot(x, y, marker="o", ls="none" if cloud else "-", color=color, label=name or None)
             shown.append(y)
             for xi, j, yi in zip(x, members, y):
                 if np.isnan(yi):
@@ -122,9 +130,10 @@ def draw_final_metric(jobs, keys: Sequence[str], out: Path, subtitle: str, forma
 
 def draw_heatmap(jobs, keys: Sequence[str], out: Path, subtitle: str, formats: Sequence[str]) -> List[Path]:
     """heatmap.png when exactly two keys were swept: the final metric for each pair of values."""
-    if len(keys) != 2:
-        return []
+    if len(keys) != 2 or any(len(values_of(jobs, key)) > MAX_CELLS for key in keys):
+        return []  # a search's sampled values fill few cells of a huge grid: nothing to read
     from matplotlib.colors import LogNorm
+    from matplotlib.patches import Rectangle
 
     metric = headline(jobs)
     columns, rows = values_of(jobs, keys[0]), values_of(jobs, keys[1])
@@ -137,13 +146,14 @@ def draw_heatmap(jobs, keys: Sequence[str], out: Path, subtitle: str, formats: S
             notes[i, j] = job.run.status
     fig = style.figure(max(9.0, 2.5 + 1.3 * len(columns)), 2.2 + 0.9 * len(rows))  # wide enough for the title
     ax = fig.add_subplot()
-    ax.set_facecolor("lightgray")  # cells without a value: jobs that did not complete
     finite = grid[np.isfinite(grid)]
     log_norm = metric.endswith("loss") and style.spans_decades(finite)
     image = ax.imshow(np.ma.masked_invalid(grid), cmap=style.SEQUENCE + ("" if metric.endswith("loss") else "_r"),
                       norm=LogNorm() if log_norm else None, aspect="auto")
     better = "lower" if metric.endswith("loss") else "higher"
     fig.colorbar(image, ax=ax).set_label(f"final {metric} ({better} is better{', log scale' if log_norm else ''})")
+    for i, j in notes:  # jobs that did not complete: a grey cell named by their status
+        ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, color="lightgray"))
     for (i, j), value in np.ndenumerate(grid):
         text = notes.get((i, j)) or (f"{value:.3g}" if np.isfinite(value) else "")
         color = style.FAILED_COLOR if (i, j) in notes else readable_on(image.cmap(image.norm(value)))
