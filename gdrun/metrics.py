@@ -9,7 +9,7 @@ import csv
 import json
 import os
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence
 
 ITERATION_COLUMNS = ("step", "epoch", "loss", "lr")
 EPOCH_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
@@ -72,12 +72,13 @@ class MetricLog:
         self.epochs.close()
 
 
-def make_loggers(folder: Path, names: Sequence[str]) -> List:
-    """The CSV files always, plus one logger per extra name (e.g. tensorboard)."""
-    loggers = [MetricLog(folder)]
-    for name in names:
-        raise ValueError(f"unknown logger {name!r}")
-    return loggers
+def make_loggers(folder: Path, specs: Mapping[str, Mapping]) -> List:
+    """The CSV files always, plus one logger per entry of cfg.loggers: its `_target_` class, built with the folder."""
+    from hydra.utils import get_class  # not instantiate(): it would wrap a GdrunError (a missing extra) in its own
+
+    extra = [get_class(spec["_target_"])(folder, **{k: v for k, v in spec.items() if k != "_target_"})
+             for spec in specs.values()]
+    return [MetricLog(folder), *extra]
 
 
 def write_json(path: Path, payload: Dict) -> None:

@@ -275,8 +275,9 @@ class Config:
     # Do not write checkpoints/last.pt more often than this (seconds): a tiny lab runs hundreds
     # of epochs a second, and a checkpoint per epoch would cost more than the training.
     checkpoint_min_seconds: float = 2.0
-    # Loggers besides the CSV files, which are always written: e.g. [tensorboard].
-    loggers: List[str] = field(default_factory=list)
+    # Loggers besides the CSV files, which are always written: name -> {_target_: a class built
+    # with the run folder}. The logger group sets it (logger=tensorboard, conf/logger/).
+    loggers: Dict[str, Any] = field(default_factory=dict)
     data: Any = MISSING
     model: Any = MISSING
     loss: Any = MISSING
