@@ -38,7 +38,7 @@ class Recorder:
         self.path: List[torch.Tensor] = []
         self.params_log: Optional[CsvLog] = None
         if self.track_params:
-            names = [PARAM_NAMES.get(n.split(".")[-1], n) for n, _ in named]
+            names = [column for n, p in named for column in _columns(n, p.numel())]
             self.params_log = CsvLog(folder / "params.csv", ["step", "epoch", *names])
         self.grid = _grid(data) if low_dimensional(data) else None
         self.fit_log = None
@@ -88,6 +88,12 @@ class Recorder:
         for log in (self.params_log, self.fit_log):
             if log is not None:
                 log.close()
+
+
+def _columns(name: str, size: int) -> List[str]:
+    """params.csv columns of one parameter tensor: `w`, or `w1, w2` when it holds two numbers."""
+    short = PARAM_NAMES.get(name.split(".")[-1], name)
+    return [short] if size == 1 else [f"{short}{i + 1}" for i in range(size)]
 
 
 def _grid(data: Dataset) -> torch.Tensor:

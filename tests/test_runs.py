@@ -99,3 +99,9 @@ def test_val_split_holds_out_part_of_the_training_set(run_folder):
     summary = run_in_process(run_folder, "data=logistic_1d", "data.val_split=0.25", "optim.epochs=1")
     assert summary["steps"] == 3  # 15 training points in batches of 5
     assert summary["final"]["val_accuracy"] is not None
+
+
+def test_params_csv_names_each_number_of_a_two_number_weight(run_folder):
+    run_in_process(run_folder, "data=plane", "model.bias=false", "optim.epochs=1")
+    lines = (run_folder / "params.csv").read_text().splitlines()
+    assert lines[0] == "step,epoch,w1,w2" and all(len(line.split(",")) == 4 for line in lines)
