@@ -195,7 +195,7 @@ def log_to(folder: Path) -> None:
     logging.getLogger().setLevel(logging.INFO)
 
 
-GROUPS = ("data", "model", "loss", "optim", "sched", "lab")
+GROUPS = ("data", "model", "loss", "optim", "sched", "lab", "logger", "search")
 HELP = """gdrun: gradient-descent experiments in PyTorch, one folder per run under outputs/.
 
 Usage: gdrun [-m] [GROUP=OPTION ...] [KEY=VALUE ...]
@@ -211,7 +211,7 @@ Config groups (GROUP=OPTION):
 {groups}
 
 Top-level keys: seed=0  device=auto|cpu|cuda|mps  plots=true  threads=null  fit_every=null
-  checkpoint_every=1  checkpoint_min_seconds=2  diverge_factor=1e6
+  surface_range=null  checkpoint_every=1  checkpoint_min_seconds=2  diverge_factor=1e6
 Settings of a group: optim.lr, optim.batch_size (a number or full), optim.epochs, optim.momentum, ...
   gdrun --cfg job [overrides]    shows the whole composed config; gdrun --hydra-help for Hydra's flags.
 Exit status: 0 completed, 1 failed, 2 bad input, 3 diverged, 130 interrupted (Ctrl-C), 143 SIGTERM.
