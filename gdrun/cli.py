@@ -83,10 +83,10 @@ def hydra_main(cfg: DictConfig):
     except Exception as error:  # noqa: BLE001 - a failure never takes the sweep's other jobs with it
         return job_failed(folder, f"{type(error).__name__}: {error} (traceback in {folder / 'gdrun.log'})",
                           EXIT_FAILED, in_sweep)
-    return outcome(summary, in_sweep)
+    return outcome(summary, folder, in_sweep)
 
 
-def outcome(summary: dict, in_sweep: bool) -> Optional[float]:
+def outcome(summary: dict, folder: Path, in_sweep: bool) -> Optional[float]:
     """Say how a run ended; exit with its status code where that is the right thing to do."""
     status = summary["status"]
     if status == "diverged":
@@ -98,7 +98,7 @@ def outcome(summary: dict, in_sweep: bool) -> Optional[float]:
         return None
     if status == "interrupted":
         print(f"gdrun: interrupted ({summary['stopped_by']}) after {summary['steps']} iterations; "
-              f"go on with: gdrun resume=<run folder>", file=sys.stderr)
+              f"go on with: gdrun resume={folder}", file=sys.stderr)
         # A stopped sweep stops: the user asked for the whole command to end.
         sys.exit(128 + signal.Signals[summary["stopped_by"]].value)
     return summary["best"]["value"]
@@ -162,7 +162,7 @@ def resume(folder: Path, overrides: List[str]) -> int:
     from gdrun.runner import run
 
     summary = run(cfg, folder, resume_from=saved_checkpoint)
-    outcome(summary, in_sweep=False)
+    outcome(summary, folder, in_sweep=False)
     return 0
 
 

@@ -14,6 +14,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -26,7 +27,7 @@ from gdrun.build import (build_data, build_loss, build_model, build_optimizer, b
 from gdrun.checkpoint import Checkpoints
 from gdrun.data import Dataset, resolve_batch_size, steps_per_epoch, tensor_batches
 from gdrun.display import final_table, make_display
-from gdrun.metrics import Best, make_loggers, truncate_csv
+from gdrun.metrics import Best, make_loggers, truncate_csv, write_json
 from gdrun.record import Recorder
 from gdrun.signals import StopRequest
 from gdrun.train import evaluate, train_epoch
@@ -91,6 +92,8 @@ def run(cfg: DictConfig, folder: Path, resume_from: Optional[Dict] = None) -> Di
     """Train the experiment `cfg` describes into `folder` (or go on from a checkpoint); return its summary."""
     started = time.perf_counter()
     folder.mkdir(parents=True, exist_ok=True)
+    # Until the run ends, listings and sweep summaries see it as running, not as failed.
+    write_json(folder / "summary.json", {"status": "running", "started": datetime.now().isoformat()})
     parts = build(cfg)
     best = Best(has_val=parts.data.val is not None, classification=parts.data.task != "regression")
     progress = Progress()
@@ -117,6 +120,7 @@ def run(cfg: DictConfig, folder: Path, resume_from: Optional[Dict] = None) -> Di
             start(parts, progress, best, cfg.diverge_factor, loggers, recorder, display)
             checkpoints.keep_best(snapshot(_state(parts.shuffle)))
         status = fit(parts, progress, best, loggers, recorder, checkpoints, display, stop, snapshot)
+        progress.stopped_by = stop.name  # read here: a signal may land after fit's last look
 
     if status == "completed":
         checkpoints.save_last(snapshot(_state(parts.shuffle)))
@@ -176,8 +180,6 @@ def fit(parts: Parts, progress: Progress, best: Best, loggers, recorder, checkpo
             progress.diverged_at = first_step + bad
             progress.diverged_cost = costs[bad]
             return "diverged"
-        if stop.requested:
-            progress.stopped_by = stop.name
         if progress.epoch_step < per_epoch:  # stopped mid-epoch by a signal
             recorder.end_epoch(first_step, epoch, last=False, partial=True)
             checkpoints.save_last(snapshot(epoch_start))

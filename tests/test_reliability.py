@@ -210,3 +210,10 @@ def test_eval_prints_the_saved_models_metrics(gdrun_main, tmp_path):
     code, out, err = gdrun_main(f"eval={folder}")
     assert code == 0, err
     assert f"{100 * summary['final']['val_accuracy']:.2f}%" in out
+
+
+def test_a_run_in_progress_says_running(tmp_path):
+    folder = tmp_path / "run"
+    code, _, _ = start_and_signal(folder, signal.SIGKILL, after_rows=2)
+    assert code == -signal.SIGKILL
+    assert json.loads((folder / "summary.json").read_text())["status"] == "running"
