@@ -35,7 +35,8 @@ class Recorder:
         named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
         self.params = [p for _, p in named]
         self.track_params = sum(p.numel() for p in self.params) <= 2
-        self.path: List[torch.Tensor] = []
+        self.scalars = all(p.numel() == 1 for p in self.params)
+        self.path: List[List[float]] = []
         self.params_log: Optional[CsvLog] = None
         if self.track_params:
             names = [column for n, p in named for column in _columns(n, p.numel())]
@@ -50,8 +51,11 @@ class Recorder:
                 _write_points(folder / "data.csv", data)
 
     def after_step(self) -> None:
-        """Keep the parameters after this step (cheap: two numbers, no host copy)."""
-        self.path.append(torch.cat([p.detach().flatten() for p in self.params]))
+        """Keep the parameters after this step: at most two numbers, read as floats (~1 us)."""
+        if self.scalars:
+            self.path.append([p.item() for p in self.params])
+        else:  # one weight tensor of two numbers
+            self.path.append([v for p in self.params for v in p.detach().view(-1).tolist()])
 
     def start(self, step: int, epoch: int) -> None:
         """The initial point of the path and the first snapshot of the fit."""
@@ -68,8 +72,7 @@ class Recorder:
             self.after_epoch(epoch, last)
 
     def _flush_path(self, first_step: int, epoch: int) -> None:
-        rows = torch.stack(self.path).cpu().tolist() if self.path else []
-        self.params_log.write([first_step + i, epoch, *values] for i, values in enumerate(rows))
+        self.params_log.write([first_step + i, epoch, *values] for i, values in enumerate(self.path))
         self.params_log.flush()
         self.path.clear()
 

@@ -165,7 +165,7 @@ def fit(parts: Parts, progress: Progress, best: Best, loggers, recorder, checkpo
         batches = itertools.islice(batches, progress.epoch_step, None)  # skip what a stopped run did
         after_step = recorder.after_step if recorder.track_params else None
         costs = train_epoch(parts.model, parts.loss_fn, parts.optimizer, batches, after_step,
-                            lambda: stop.requested, bound).tolist()
+                            lambda: stop.requested, bound)
         seconds = time.perf_counter() - tick
         first_step = progress.step + 1
         for logger in loggers:

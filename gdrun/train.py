@@ -1,6 +1,6 @@
 """One training epoch and one evaluation: the two functions every run is made of."""
 
-from typing import Callable, Dict, Iterable, Optional, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -13,21 +13,26 @@ def train_epoch(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Opt
                 batches: Iterable[Tuple[torch.Tensor, torch.Tensor]],
                 after_step: Optional[Callable[[], None]] = None,
                 stop: Optional[Callable[[], bool]] = None,
-                bound: Optional[float] = None) -> torch.Tensor:
-    """One pass over `batches`; returns each batch's cost, computed before its update, as a 1-D tensor.
+                bound: Optional[float] = None) -> List[float]:
+    """One pass over `batches`; returns each batch's cost, computed before its update.
 
-    Costs stay on the device until the epoch ends: no host synchronisation per iteration,
-    unless a divergence `bound` is given (on the CPU, where reading a cost is free): then a
-    cost that is NaN, infinite or not below the bound ends the epoch before its update. A
-    true `stop()` (Ctrl-C) ends it after the current step.
+    With a divergence `bound` (on the CPU, where reading a cost is free) each cost is read at
+    once, and one that is NaN, infinite or not below the bound ends the epoch before its
+    update. Without one (on a GPU) costs stay on the device and are read in one copy at the
+    end: no host synchronisation per iteration. A true `stop()` (Ctrl-C) ends the epoch after
+    the current step.
     """
     model.train()
-    costs = []
+    costs: list = []
     for x, y in batches:
         loss = loss_fn(model(x), y)
-        costs.append(loss.detach())
-        if bound is not None and not loss.item() < bound:  # NaN fails every comparison
-            break
+        if bound is None:
+            costs.append(loss.detach())
+        else:
+            cost = loss.item()
+            costs.append(cost)
+            if not cost < bound:  # NaN fails every comparison
+                break
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -35,7 +40,9 @@ def train_epoch(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Opt
             after_step()
         if stop is not None and stop():
             break
-    return torch.stack(costs)
+    if bound is None and costs:
+        return torch.stack(costs).tolist()
+    return costs
 
 
 @torch.no_grad()
@@ -46,21 +53,23 @@ def evaluate(model: nn.Module, loss_fn: nn.Module, x: torch.Tensor, y: torch.Ten
     `threshold` is where a binary output turns into class 1: 0.5 for probabilities, 0 for logits.
     """
     model.eval()
-    losses, sizes, correct = [], [], 0
+    losses, sizes, correct = [], [], []
     for start in range(0, x.shape[0], EVAL_CHUNK):
         xb, yb = x[start:start + EVAL_CHUNK], y[start:start + EVAL_CHUNK]
         out = model(xb)
         losses.append(loss_fn(out, yb))
         sizes.append(xb.shape[0])
         if task != "regression":
-            correct += int((predict(out, task, threshold) == yb).sum())
+            correct.append((predict(out, task, threshold) == yb).sum())
+    # One read from the device for all chunks' numbers (one sync, not one per number).
+    values = torch.stack([*losses, *[c.to(losses[0].dtype) for c in correct]]).tolist()
+    losses, correct = values[:len(sizes)], values[len(sizes):]
     # One chunk: the loss exactly as criterion(model(X), Y) gives it (the labs compare to the bit);
     # several: the size-weighted mean of the chunks' means.
-    loss = losses[0].item() if len(losses) == 1 else sum(
-        l.item() * n for l, n in zip(losses, sizes)) / sum(sizes)
+    loss = losses[0] if len(losses) == 1 else sum(l * n for l, n in zip(losses, sizes)) / sum(sizes)
     metrics = {"loss": loss}
     if task != "regression":
-        metrics["accuracy"] = correct / x.shape[0]
+        metrics["accuracy"] = sum(correct) / x.shape[0]
     return metrics
 
 
