@@ -27,6 +27,7 @@ from gdrun.build import (build_data, build_loss, build_model, build_optimizer, b
 from gdrun.checkpoint import Checkpoints
 from gdrun.data import Dataset, resolve_batch_size, steps_per_epoch, tensor_batches
 from gdrun.display import final_table, make_display
+from gdrun.errors import GdrunError
 from gdrun.metrics import Best, make_loggers, truncate_csv, write_json
 from gdrun.record import Recorder
 from gdrun.signals import StopRequest
@@ -44,7 +45,8 @@ class Parts:
 
     device: torch.device
     data: Dataset
-    model: torch.nn.Module
+    model: torch.nn.Module  # the module whose state is saved
+    net: torch.nn.Module  # the module that runs: the model, or torch.compile's wrapper of it
     loss_fn: torch.nn.Module
     optimizer: torch.optim.Optimizer
     scheduler: Optional[object]
@@ -52,6 +54,7 @@ class Parts:
     batch_size: int
     shuffle: Optional[torch.Generator]
     threshold: float  # a binary output is class 1 above this: 0.5 for probabilities, 0 for logits
+    precision: Optional[torch.dtype]  # bfloat16 under autocast (amp=true), else None
 
 
 @dataclass
@@ -81,11 +84,28 @@ def build(cfg: DictConfig) -> Parts:
     optimizer = build_optimizer(cfg.optim, model)
     epochs = int(cfg.optim.epochs)
     return Parts(
-        device=device, data=data, model=model, loss_fn=build_loss(cfg.loss), optimizer=optimizer,
+        device=device, data=data, model=model, net=compiled(model, cfg), loss_fn=build_loss(cfg.loss),
+        optimizer=optimizer,
         scheduler=build_scheduler(cfg.sched, optimizer, epochs), epochs=epochs,
         batch_size=resolve_batch_size(cfg.optim.batch_size, len(data)),
         shuffle=torch.Generator().manual_seed(cfg.seed) if cfg.data.shuffle else None,
-        threshold=0.5 if cfg.loss.output == "sigmoid" else 0.0)
+        threshold=0.5 if cfg.loss.output == "sigmoid" else 0.0,
+        precision=mixed_precision(cfg.amp, device))
+
+
+def compiled(model: torch.nn.Module, cfg: DictConfig) -> torch.nn.Module:
+    """torch.compile's wrapper of the model when compile=true (it shares the model's parameters)."""
+    return torch.compile(model, backend=cfg.compile_backend) if cfg.compile else model
+
+
+def mixed_precision(amp: bool, device: torch.device) -> Optional[torch.dtype]:
+    """bfloat16 for amp=true: it needs no gradient scaling, unlike float16."""
+    if not amp:
+        return None
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise GdrunError(f"amp=true uses bfloat16, which {torch.cuda.get_device_name(device)} lacks; "
+                         f"run without amp (amp=false).")
+    return torch.bfloat16
 
 
 def run(cfg: DictConfig, folder: Path, resume_from: Optional[Dict] = None) -> Dict:
@@ -164,8 +184,8 @@ def fit(parts: Parts, progress: Progress, best: Best, loggers, recorder, checkpo
         batches = tensor_batches(parts.data.x, parts.data.y, parts.batch_size, parts.shuffle)
         batches = itertools.islice(batches, progress.epoch_step, None)  # skip what a stopped run did
         after_step = recorder.after_step if recorder.track_params else None
-        costs = train_epoch(parts.model, parts.loss_fn, parts.optimizer, batches, after_step,
-                            lambda: stop.requested, bound)
+        costs = train_epoch(parts.net, parts.loss_fn, parts.optimizer, batches, after_step,
+                            lambda: stop.requested, bound, parts.precision)
         seconds = time.perf_counter() - tick
         first_step = progress.step + 1
         for logger in loggers:
@@ -240,12 +260,12 @@ def _state(generator: Optional[torch.Generator]) -> Optional[torch.Tensor]:
 def epoch_row(parts: Parts, epoch: int, seconds: float, lr: Optional[float] = None) -> Dict:
     """One epochs.csv row: the model on the whole training set and the validation set."""
     data = parts.data
-    train = evaluate(parts.model, parts.loss_fn, data.x, data.y, data.task, parts.threshold)
+    train = evaluate(parts.net, parts.loss_fn, data.x, data.y, data.task, parts.threshold)
     row = {"epoch": epoch, "train_loss": train["loss"], "train_accuracy": train.get("accuracy"),
            "val_loss": None, "val_accuracy": None,
            "lr": current_lr(parts.optimizer) if lr is None else lr, "seconds": seconds}
     if data.val is not None:
-        val = evaluate(parts.model, parts.loss_fn, data.val.x, data.val.y, data.task, parts.threshold)
+        val = evaluate(parts.net, parts.loss_fn, data.val.x, data.val.y, data.task, parts.threshold)
         row.update(val_loss=val["loss"], val_accuracy=val.get("accuracy"))
     return row
 

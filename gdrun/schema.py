@@ -265,6 +265,12 @@ class Config:
     # CPU threads for torch (null: torch's default). One thread is fastest for the small models
     # of the labs, and far faster when another process competes for the cores.
     threads: Optional[int] = None
+    # torch.compile the model (backend: inductor, or eager/aot_eager to check a model compiles).
+    compile: bool = False
+    compile_backend: str = "inductor"
+    # Automatic mixed precision: forward and loss in bfloat16 under torch.autocast (CPU, or a
+    # GPU with bfloat16: compute capability 8.0 or more).
+    amp: bool = False
     # Epochs between two snapshots of the fitted function in fit.csv (null: about 5 in a run).
     fit_every: Optional[int] = None
     # Epochs between two checkpoints/last.pt writes (0: only at the end).

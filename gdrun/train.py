@@ -1,5 +1,6 @@
 """One training epoch and one evaluation: the two functions every run is made of."""
 
+from contextlib import nullcontext
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 import torch
@@ -13,19 +14,22 @@ def train_epoch(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Opt
                 batches: Iterable[Tuple[torch.Tensor, torch.Tensor]],
                 after_step: Optional[Callable[[], None]] = None,
                 stop: Optional[Callable[[], bool]] = None,
-                bound: Optional[float] = None) -> List[float]:
+                bound: Optional[float] = None,
+                precision: Optional[torch.dtype] = None) -> List[float]:
     """One pass over `batches`; returns each batch's cost, computed before its update.
 
     With a divergence `bound` (on the CPU, where reading a cost is free) each cost is read at
     once, and one that is NaN, infinite or not below the bound ends the epoch before its
     update. Without one (on a GPU) costs stay on the device and are read in one copy at the
     end: no host synchronisation per iteration. A true `stop()` (Ctrl-C) ends the epoch after
-    the current step.
+    the current step. `precision` (torch.bfloat16) runs forward and loss under autocast.
     """
     model.train()
     costs: list = []
+    mixed = None if precision is None else torch.autocast(device_type=_device_type(model), dtype=precision)
     for x, y in batches:
-        loss = loss_fn(model(x), y)
+        with mixed or nullcontext():
+            loss = loss_fn(model(x), y)
         if bound is None:
             costs.append(loss.detach())
         else:
@@ -71,6 +75,10 @@ def evaluate(model: nn.Module, loss_fn: nn.Module, x: torch.Tensor, y: torch.Ten
     if task != "regression":
         metrics["accuracy"] = sum(correct) / x.shape[0]
     return metrics
+
+
+def _device_type(model: nn.Module) -> str:
+    return next(model.parameters()).device.type
 
 
 def predict(out: torch.Tensor, task: str, threshold: float) -> torch.Tensor:
