@@ -74,11 +74,11 @@ class Progress:
 
 def build(cfg: DictConfig) -> Parts:
     """Seed, then the parts in a fixed order (model initialisation draws from the seeded RNG)."""
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     device = resolve_device(cfg.device)
     data = build_data(cfg.data, cfg.seed, device)
+    batch_size = resolve_batch_size(cfg.optim.batch_size, len(data))
+    set_threads(cfg.threads, device, batch_size * data.x[0].numel())
     check_compatible(data, cfg.data.name, cfg.model, cfg.loss)
     model = build_model(cfg.model, data, cfg.loss.output).to(device)
     optimizer = build_optimizer(cfg.optim, model)
@@ -87,10 +87,23 @@ def build(cfg: DictConfig) -> Parts:
         device=device, data=data, model=model, net=compiled(model, cfg), loss_fn=build_loss(cfg.loss),
         optimizer=optimizer,
         scheduler=build_scheduler(cfg.sched, optimizer, epochs), epochs=epochs,
-        batch_size=resolve_batch_size(cfg.optim.batch_size, len(data)),
+        batch_size=batch_size,
         shuffle=torch.Generator().manual_seed(cfg.seed) if cfg.data.shuffle else None,
         threshold=0.5 if cfg.loss.output == "sigmoid" else 0.0,
         precision=mixed_precision(cfg.amp, device))
+
+
+# Below this many input numbers per batch torch's threads cost more than they save: each
+# operation is a few microseconds, and threads waiting for a busy core make it milliseconds.
+SMALL_BATCH = 32_768
+
+
+def set_threads(threads: Optional[int], device: torch.device, batch_numbers: int) -> None:
+    """torch's CPU threads: as configured, or (null) one for small batches and torch's default otherwise."""
+    if threads:
+        torch.set_num_threads(threads)
+    elif device.type == "cpu" and batch_numbers < SMALL_BATCH:
+        torch.set_num_threads(1)
 
 
 def compiled(model: torch.nn.Module, cfg: DictConfig) -> torch.nn.Module:

@@ -262,8 +262,9 @@ class Config:
     # The loss surface's grid in plots/ (models with parameters w, b): w in +-W and b in +-B for
     # [W, B] ([W] for both); null: symmetric about 0 and just wide enough for the path.
     surface_range: Optional[List[float]] = None
-    # CPU threads for torch (null: torch's default). One thread is fastest for the small models
-    # of the labs, and far faster when another process competes for the cores.
+    # CPU threads for torch (null: one for batches of under 32,768 input numbers, torch's default
+    # otherwise). One thread is fastest for the labs' small models, and far faster when another
+    # process competes for the cores.
     threads: Optional[int] = None
     # torch.compile the model (backend: inductor, or eager/aot_eager to check a model compiles).
     compile: bool = False
