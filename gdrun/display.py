@@ -43,7 +43,8 @@ class PlainDisplay:
         self.console, self.total = console, total_epochs
         self.start = time.perf_counter()
         self.last_line = float("-inf")
-        console.print(f"gdrun: {title}: {total_epochs} epochs x {steps_per_epoch} iterations", highlight=False)
+        console.print(f"gdrun: {title}: {total_epochs} epochs x {steps_per_epoch} iterations", highlight=False,
+                      soft_wrap=True)
 
     def __enter__(self):
         return self
@@ -60,7 +61,7 @@ class PlainDisplay:
             self.last_line = now
             elapsed = now - self.start
             self.console.print(f"epoch {epoch:>{len(str(self.total))}}/{self.total}  {describe(metrics)}"
-                               f"  [{elapsed:.1f}s]", highlight=False)
+                               f"  [{elapsed:.1f}s]", highlight=False, soft_wrap=True)
 
 
 class LiveDisplay(PlainDisplay):
@@ -102,8 +103,9 @@ class LiveDisplay(PlainDisplay):
 def final_table(summary: Dict, folder: Path, console: Optional[Console] = None) -> None:
     """The final and best metrics of a run, and where its files are."""
     console = console or Console()
-    table = Table(title=f"gdrun: {summary['status']} after {summary['epochs']} epochs, "
-                        f"{summary['steps']} iterations, {summary['wall_seconds']:.1f}s")
+    console.print(f"gdrun: {summary['status']} after {summary['epochs']} epochs, {summary['steps']} iterations, "
+                  f"{summary['wall_seconds']:.1f}s", highlight=False)
+    table = Table()
     table.add_column("metric")
     table.add_column("final", justify="right")
     table.add_column("best", justify="right")
