@@ -11,7 +11,7 @@ from PIL import Image
 
 from conftest import csv_rows, run_in_process
 from gdrun.plots import draw_run
-from gdrun.plots.runfolder import RunFolder, last_error
+from gdrun.plots.runfolder import RunFolder, last_error, read_columns
 from gdrun.plots.surface import cost_function, problem
 
 PICTURES = {"cost", "accuracy", "loss_surface", "fit", "confusion", "images"}
@@ -101,6 +101,48 @@ def test_svg_and_pdf_on_request(drawn, tmp_path):
     written = draw_run(drawn["slope"][0], formats=("svg", "pdf"))
     assert {p.suffix for p in written} == {".svg", ".pdf"}
     assert all(p.stat().st_size > 1000 for p in written)
+
+
+def test_columns_hold_what_the_rows_hold(drawn, tmp_path):
+    """RunFolder.columns (numpy arrays, what the pictures read) agree with RunFolder.table's dict rows:
+    empty cells (no validation set) as nan, data.csv's split as text; a row still being written is left out."""
+    run = RunFolder(drawn["logistic"][0])
+    for name in ("iterations.csv", "epochs.csv", "params.csv", "data.csv", "fit.csv"):
+        rows, columns = run.table(name), run.columns(name)
+        assert list(columns) == list(rows[0]), name
+        for key, column in columns.items():
+            cells = [row[key] for row in rows]
+            if key == "split":
+                assert column.tolist() == cells
+            else:
+                np.testing.assert_array_equal(column, [np.nan if cell is None else cell for cell in cells])
+    partial = tmp_path / "iterations.csv"
+    partial.write_text("step,epoch,loss,lr\n1,0,0.5,0.1\n2,0,0.4")
+    assert read_columns(partial)["step"].tolist() == [1.0]
+    partial.write_text("step,epoch,loss,lr\n")
+    assert read_columns(partial) is None
+
+
+def test_log_axes_are_labelled_in_plain_text():
+    """Powers of ten with Unicode superscripts, as matplotlib would label them, but without mathtext."""
+    from matplotlib.figure import Figure
+
+    from gdrun.plots.style import PowerOfTenLabels
+
+    ax = Figure().add_subplot()
+    ax.set_yscale("log")
+    ax.set_ylim(0.005, 20)
+    labels = PowerOfTenLabels()
+    labels.set_axis(ax.yaxis)
+    labels.set_locs([0.01, 0.1, 1, 10])
+    assert [labels(v) for v in (0.01, 0.1, 1, 10)] == ["10⁻²", "10⁻¹", "10⁰", "10¹"]
+
+
+def test_drawing_leaves_garbage_collection_on(drawn):
+    import gc
+
+    draw_run(drawn["line"][0])
+    assert gc.isenabled()
 
 
 def test_last_error_reads_the_exception_at_the_end_of_a_traceback():

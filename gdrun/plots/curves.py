@@ -8,7 +8,7 @@ before each update), and for mini-batches it runs through the saw-tooth.
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
 from matplotlib.ticker import MaxNLocator
@@ -20,20 +20,16 @@ from gdrun.plots.runfolder import RunFolder
 ZOOM_ITERATIONS = 40
 
 
-def epoch_steps(iterations: List[Dict], epochs: List[Dict]) -> np.ndarray:
-    """Where each epochs.csv row sits on the iteration axis: 1 + the iterations done by then."""
-    done = np.zeros(int(max(r["epoch"] for r in epochs)) + 1)
-    for row in iterations:
-        done[int(row["epoch"]):] += 1
-    return 1 + done[[int(r["epoch"]) for r in epochs]]
+def epoch_steps(iteration_epochs: np.ndarray, epochs: np.ndarray) -> np.ndarray:
+    """Where each epochs.csv row sits on the iteration axis: 1 + the iterations done by the end of its epoch.
+
+    `iteration_epochs` is iterations.csv's epoch column, `epochs` epochs.csv's."""
+    return 1 + np.searchsorted(np.sort(iteration_epochs), epochs, side="right")
 
 
-def uniform_epoch_length(iterations: List[Dict]) -> Optional[int]:
+def uniform_epoch_length(iteration_epochs: np.ndarray) -> Optional[int]:
     """Iterations per epoch when every epoch has the same number (all but the last), else None."""
-    counts: Dict[int, int] = {}
-    for row in iterations:
-        counts[int(row["epoch"])] = counts.get(int(row["epoch"]), 0) + 1
-    sizes = set(counts.values())
+    sizes = set(np.unique(iteration_epochs, return_counts=True)[1].tolist())
     return sizes.pop() if len(sizes) == 1 else None
 
 
@@ -43,16 +39,17 @@ def draw_cost(run: RunFolder, out: Path, formats: Sequence[str]) -> List[Path]:
     A long mini-batch run gets a second panel zoomed on its first iterations, where the
     saw-tooth of the batches' costs (one tooth per epoch) can be seen.
     """
-    iterations = run.iterations
-    if not iterations:
+    iterations = run.columns("iterations.csv")
+    if iterations is None:
         return []
-    per_epoch = uniform_epoch_length(iterations)
-    zoom = ZOOM_ITERATIONS if len(iterations) > 4 * ZOOM_ITERATIONS and (per_epoch or 2) > 1 else None
+    count = len(iterations["step"])
+    per_epoch = uniform_epoch_length(iterations["epoch"])
+    zoom = ZOOM_ITERATIONS if count > 4 * ZOOM_ITERATIONS and (per_epoch or 2) > 1 else None
     if zoom and per_epoch:
         zoom = per_epoch * max(2, zoom // per_epoch)  # whole epochs
     fig = style.figure(8, 8.5 if zoom else 5, margins={"top": 1.15, "hspace": 0.45})
     ax = fig.add_subplot(2 if zoom else 1, 1, 1)
-    cost_panel(ax, run, len(iterations), per_epoch)
+    cost_panel(ax, run, count, per_epoch)
     style.legend(ax)
     if zoom:
         cost_panel(fig.add_subplot(2, 1, 2), run, zoom, per_epoch)
@@ -62,28 +59,27 @@ def draw_cost(run: RunFolder, out: Path, formats: Sequence[str]) -> List[Path]:
 
 def cost_panel(ax, run: RunFolder, upto: int, per_epoch: Optional[int]) -> None:
     """The per-iteration and per-epoch costs over the first `upto` iterations."""
-    iterations = run.iterations[:upto]
-    epochs = [r for r in run.epochs or [] if r["epoch"] <= iterations[-1]["epoch"]]
-    steps = np.array([r["step"] for r in iterations])
-    costs = style.finite(r["loss"] for r in iterations)
+    iterations, epochs = run.columns("iterations.csv"), run.columns("epochs.csv")
+    steps, costs = iterations["step"][:upto], style.finite(iterations["loss"][:upto])
+    in_view = epochs["epoch"] <= iterations["epoch"][upto - 1] if epochs is not None else np.array([], bool)
     few = len(steps) <= 60
     ax.plot(steps, costs, color=style.ITERATION_COLOR, lw=1 if few else 0.8, marker="." if few else None,
             label="cost of each iteration's batch (before its update)")
     shown = [costs]
-    if epochs:
-        at = epoch_steps(run.iterations, epochs)
-        train = style.finite(r["train_loss"] for r in epochs)
+    if in_view.any():
+        at = epoch_steps(iterations["epoch"], epochs["epoch"][in_view])
+        train = style.finite(epochs["train_loss"][in_view])
         # Open circles on a thin dashed line: for batch GD they sit exactly on the iteration curve.
         ms = 7 if len(at) <= 40 else 3 if len(at) <= 200 else 0
         ax.plot(at, train, color=style.EPOCH_COLOR, marker="o", ms=ms, mfc="none", mew=1.5, lw=1, ls="--",
                 label="whole training set, after each epoch (first point: before training)")
         shown.append(train)
-        val = style.finite(r["val_loss"] for r in epochs)
+        val = style.finite(epochs["val_loss"][in_view])
         if np.isfinite(val).any():
             ax.plot(at, val, color=style.VAL_COLOR, marker="s", ms=ms, mfc="none", mew=1.5, lw=1, ls=":",
                     label="validation set, after each epoch")
             shown.append(val)
-    zoomed = upto < len(run.iterations)
+    zoomed = upto < len(iterations["step"])
     ax.set_xlabel("iteration (one parameter update each)" + (f": the first {upto}, zoomed" if zoomed else ""))
     style.cost_scale(ax, np.concatenate(shown))
     if per_epoch:
@@ -96,15 +92,15 @@ def cost_panel(ax, run: RunFolder, upto: int, per_epoch: Optional[int]) -> None:
 
 def draw_accuracy(run: RunFolder, out: Path, formats: Sequence[str]) -> List[Path]:
     """accuracy.png: training and validation accuracy per epoch (classification only)."""
-    epochs = run.epochs
-    if not epochs or all(r["train_accuracy"] is None for r in epochs):
+    epochs = run.columns("epochs.csv")
+    if epochs is None or np.isnan(epochs["train_accuracy"]).all():
         return []
     fig = style.figure(7, 4.5, margins={})
     ax = fig.add_subplot()
-    x = [r["epoch"] for r in epochs]
+    x = epochs["epoch"]
     for column, label, color, ls in (("train_accuracy", "training set", style.EPOCH_COLOR, "-"),
                                      ("val_accuracy", "validation set", style.VAL_COLOR, "--")):
-        values = 100 * style.finite(r[column] for r in epochs)
+        values = 100 * style.finite(epochs[column])
         if np.isfinite(values).any():
             ax.plot(x, values, color=color, ls=ls, marker="o" if len(x) <= 60 else None, ms=4, label=label)
             last = values[np.isfinite(values)][-1]
@@ -142,22 +138,21 @@ def draw_overlay(lines: List[Line], out: Path, name: str, subtitle: str, formats
         run = line.run
         label = line.label if run.status == "completed" else f"{line.label} ({run.status})"
         kw = dict(color=line.color, ls=line.linestyle, lw=1.4)
-        if not run.iterations and not run.epochs:  # failed before its first iteration: a legend entry only
+        iterations, epochs = run.columns("iterations.csv"), run.columns("epochs.csv")
+        if iterations is None and epochs is None:  # failed before its first iteration: a legend entry only
             per_epoch.plot([], [], marker="X", ls="none", color=line.color, label=f"{label}: no data")
             continue
-        if run.iterations:
-            steps = np.array([r["step"] for r in run.iterations])
-            costs = style.finite(r["loss"] for r in run.iterations)
+        if iterations is not None:
+            steps, costs = iterations["step"], style.finite(iterations["loss"])
             per_iteration.plot(steps, costs, label=label, **kw)
             shown[per_iteration].append(costs)
             stop_marker(per_iteration, run, steps, costs, line.color)
-        if run.epochs:
-            x = np.array([r["epoch"] for r in run.epochs])
-            train = style.finite(r["train_loss"] for r in run.epochs)
+        if epochs is not None:
+            x, train = epochs["epoch"], style.finite(epochs["train_loss"])
             per_epoch.plot(x, train, marker="o" if len(x) <= 30 else None, ms=3, label=label, **kw)
             shown[per_epoch].append(train)
             stop_marker(per_epoch, run, x, train, line.color)
-            val = style.finite(r["val_loss"] for r in run.epochs)
+            val = style.finite(epochs["val_loss"])
             if np.isfinite(val).any():
                 any_val = True
                 per_epoch.plot(x, val, color=line.color, ls=":", lw=1.2)

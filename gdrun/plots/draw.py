@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-from gdrun.plots import style
+from gdrun.plots import gc_paused, style
 from gdrun.plots.curves import Line, draw_accuracy, draw_cost, draw_overlay
 from gdrun.plots.fit import draw_fit
 from gdrun.plots.predictions import draw_predictions
@@ -19,9 +19,10 @@ def draw_run(folder: Path, formats: Sequence[str] = FORMATS,
     """A run's pictures in its plots/ folder, each where it applies; returns the files written."""
     run = RunFolder(folder)
     out = run.path / "plots"
-    return [*draw_cost(run, out, formats), *draw_accuracy(run, out, formats),
-            *draw_surface(run, out, formats, surface_range), *draw_fit(run, out, formats),
-            *draw_predictions(run, out, formats)]
+    with gc_paused():
+        return [*draw_cost(run, out, formats), *draw_accuracy(run, out, formats),
+                *draw_surface(run, out, formats, surface_range), *draw_fit(run, out, formats),
+                *draw_predictions(run, out, formats)]
 
 
 def draw_sweep(sweep_dir: Path, jobs: List, keys: Sequence[str], formats: Sequence[str] = FORMATS,
@@ -34,10 +35,11 @@ def draw_sweep(sweep_dir: Path, jobs: List, keys: Sequence[str], formats: Sequen
     styles = line_styles(jobs, keys)
     lines = [Line(job.run, label(job, keys), color, dashes) for job, (color, dashes) in zip(jobs, styles)]
     walks = [(line.run, line.label, line.color, line.linestyle) for line in lines]
-    return [*draw_overlay(lines, sweep_dir, "learning_curves", subtitle, formats),
-            *draw_final_metric(jobs, keys, sweep_dir, subtitle, formats),
-            *draw_heatmap(jobs, keys, sweep_dir, subtitle, formats),
-            *draw_paths(walks, sweep_dir, subtitle, formats, surface_range)]
+    with gc_paused():
+        return [*draw_overlay(lines, sweep_dir, "learning_curves", subtitle, formats),
+                *draw_final_metric(jobs, keys, sweep_dir, subtitle, formats),
+                *draw_heatmap(jobs, keys, sweep_dir, subtitle, formats),
+                *draw_paths(walks, sweep_dir, subtitle, formats, surface_range)]
 
 
 def draw_comparison(folders: Sequence[Path], out: Path, formats: Sequence[str] = FORMATS,
@@ -52,5 +54,6 @@ def draw_comparison(folders: Sequence[Path], out: Path, formats: Sequence[str] =
     subtitle = f"{len(runs)} runs · {describe(shared(runs))}"
     lines = [Line(run, name, color) for run, name, color in zip(runs, labels, palette)]
     walks = [(line.run, line.label, line.color, line.linestyle) for line in lines]
-    return [*draw_overlay(lines, out, "learning_curves", subtitle, formats),
-            *draw_paths(walks, out, subtitle, formats, surface_range)]
+    with gc_paused():
+        return [*draw_overlay(lines, out, "learning_curves", subtitle, formats),
+                *draw_paths(walks, out, subtitle, formats, surface_range)]

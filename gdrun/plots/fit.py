@@ -24,16 +24,17 @@ CLASS_COLORS = "tab10"
 class Fit:
     """data.csv and fit.csv as arrays, and what kind of problem they show."""
 
-    def __init__(self, points: List[Dict], grid: List[Dict], classification: bool, probabilities: bool):
-        self.inputs = sum(k.startswith("x") for k in grid[0])
+    def __init__(self, points: Dict[str, np.ndarray], grid: Dict[str, np.ndarray], classification: bool,
+                 probabilities: bool):
+        self.inputs = sum(k.startswith("x") for k in grid)
         xs = [f"x{i + 1}" for i in range(self.inputs)]
-        outs = [k for k in grid[0] if k.startswith("out")]
-        self.split = np.array([p["split"] for p in points])
-        self.x = np.array([[p[k] for k in xs] for p in points])
-        self.y = np.array([[p[k] for k in p if k.startswith("y")] for p in points])
-        self.epoch = np.array([r["epoch"] for r in grid], dtype=int)
-        self.grid = np.array([[r[k] for k in xs] for r in grid])
-        self.out = np.array([[r[k] for k in outs] for r in grid])
+        outs = [k for k in grid if k.startswith("out")]
+        self.split = points["split"]
+        self.x = np.column_stack([points[k] for k in xs])                          # (points, inputs)
+        self.y = np.column_stack([points[k] for k in points if k.startswith("y")])  # (points, targets)
+        self.epoch = grid["epoch"].astype(int)
+        self.grid = np.column_stack([grid[k] for k in xs])                          # (grid rows, inputs)
+        self.out = np.column_stack([grid[k] for k in outs])                         # (grid rows, outputs)
         self.classification = classification
         self.classes = max(len(outs), 2) if classification else 0
         if classification and len(outs) == 1 and not probabilities:
@@ -60,10 +61,10 @@ class Fit:
 
 
 def load(run: RunFolder) -> Optional[Fit]:
-    points, grid = run.table("data.csv"), run.table("fit.csv")
-    if not points or not grid:
+    points, grid, epochs = run.columns("data.csv"), run.columns("fit.csv"), run.columns("epochs.csv")
+    if points is None or grid is None:
         return None
-    classification = bool(run.epochs) and run.epochs[0]["train_accuracy"] is not None
+    classification = epochs is not None and not np.isnan(epochs["train_accuracy"][0])
     probabilities = run.config is None or run.config.loss.output == "sigmoid"
     return Fit(points, grid, classification, probabilities)
 

@@ -7,10 +7,11 @@ is freed as soon as it goes out of scope.
 
 import math
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import LogFormatterSciNotation
 
 DPI = 100
 # Colours of a run's own curves, and of start / end markers on a path.
@@ -30,6 +31,8 @@ BACKDROP = "Greys"
 FAILED_COLOR = "tab:red"
 # A cost axis goes logarithmic when its positive values span at least this ratio (two decades).
 LOG_RATIO = 100.0
+# zlib level of the PNGs: 1 encodes in about 2/3 of the time of the default 6, for files ~5 % larger.
+PNG_COMPRESSION = 1
 
 
 def figure(width: float, height: float, margins: Optional[Dict[str, float]] = None) -> Figure:
@@ -56,13 +59,14 @@ def save(fig: Figure, folder: Path, name: str, formats: Sequence[str]) -> List[P
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{name}.{fmt}" for fmt in formats]
     for path in paths:
-        fig.savefig(path)
+        options = {"pil_kwargs": {"compress_level": PNG_COMPRESSION}} if path.suffix == ".png" else {}
+        fig.savefig(path, **options)
     return paths
 
 
-def finite(values: Iterable) -> np.ndarray:
-    """Floats with None, inf and nan (a diverged run) turned into nan, which matplotlib leaves out."""
-    array = np.array([np.nan if v is None else v for v in values], dtype=float)
+def finite(values: np.ndarray) -> np.ndarray:
+    """A copy with inf (a diverged run) turned into nan, which matplotlib leaves out."""
+    array = np.array(values, dtype=float)
     array[~np.isfinite(array)] = np.nan
     return array
 
@@ -76,8 +80,37 @@ def cost_scale(ax, values: np.ndarray, label: str = "cost") -> None:
     """Log scale on the cost axis when the cost spans decades, and say so on the axis."""
     if spans_decades(values):
         ax.set_yscale("log")
+        log_labels(ax.yaxis)
         label += " (log scale)"
     ax.set_ylabel(label)
+
+
+# Superscripts for the exponents of log-axis labels.
+SUPERSCRIPT = str.maketrans("0123456789-+", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺")
+
+
+class PowerOfTenLabels(LogFormatterSciNotation):
+    """Matplotlib's log-axis labels (10⁻², 2×10⁻¹) in plain text with Unicode superscripts, not mathtext:
+    the same labels, without mathtext's parser (~0.05 s to build, ~0.01 s per figure)."""
+
+    def __call__(self, x, pos=None) -> str:
+        label = super().__call__(x, pos)
+        if not label.startswith(r"$\mathdefault{") or not label.endswith("}$"):
+            return label
+        body = label[len(r"$\mathdefault{"):-2].replace(r"\times", "×")
+        mantissa, caret, exponent = body.partition("^{")
+        exponent = exponent.removesuffix("}")
+        if not caret:
+            return mantissa
+        if not exponent or set(exponent) - set("0123456789-+"):
+            return label  # not a whole power: leave it to mathtext
+        return mantissa + exponent.translate(SUPERSCRIPT)
+
+
+def log_labels(axis) -> None:
+    """Label a log-scaled axis (or colour bar axis) with PowerOfTenLabels, major and minor ticks alike."""
+    axis.set_major_formatter(PowerOfTenLabels())
+    axis.set_minor_formatter(PowerOfTenLabels())
 
 
 def legend(ax, **kwargs) -> None:

@@ -49,19 +49,17 @@ class Problem:
 
 def problem(run: RunFolder) -> Optional[Problem]:
     """The run's surface problem, or None when it has no surface to draw (more than two parameters, ...)."""
-    params, points, cfg = run.table("params.csv"), run.table("data.csv"), run.config
-    if not params or not points or cfg is None:
+    params, points, cfg = run.columns("params.csv"), run.columns("data.csv"), run.config
+    if params is None or points is None or cfg is None:
         return None
-    names = [k for k in params[0] if k not in ("step", "epoch")]
-    if names not in (["w"], ["w", "b"]) or set(points[0]) != {"split", "x1", "y1"}:
+    names = [k for k in params if k not in ("step", "epoch")]
+    if names not in (["w"], ["w", "b"]) or set(points) != {"split", "x1", "y1"}:
         return None  # e.g. two weights of a two-feature plane: not the w, b picture
     if cfg.loss.output not in OUTPUTS:
         return None
-    train = [p for p in points if p["split"] == "train"]
-    return Problem(x=np.array([p["x1"] for p in train], dtype=np.float32),
-                   y=np.array([p["y1"] for p in train], dtype=np.float32),
-                   loss=cfg.loss, names=names,
-                   path=np.array([[r[n] for n in names] for r in params], dtype=float))
+    train = points["split"] == "train"
+    return Problem(x=points["x1"][train].astype(np.float32), y=points["y1"][train].astype(np.float32),
+                   loss=cfg.loss, names=names, path=np.column_stack([params[n] for n in names]))
 
 
 def cost_function(problem: Problem) -> Callable[..., np.ndarray]:
@@ -153,6 +151,8 @@ def draw_contour(ax, fig, cost: Callable, box: List[Tuple[float, float]], walks:
     ax.contour(w, b, c, levels=lv[::3], colors="white", linewidths=0.4, alpha=0.5)
     log_scale = isinstance(norm, LogNorm)
     bar = fig.colorbar(filled, ax=ax, shrink=0.9, ticks=LogLocator() if log_scale else None)
+    if log_scale:
+        style.log_labels(bar.ax.yaxis)
     bar.set_label("cost over the training set" + (" (log scale)" if log_scale else ""))
     for walk in walks:
         p = walk.path

@@ -69,6 +69,7 @@ def axis_for(ax, key: str, values: List) -> Dict:
         positive = all(v > 0 for v in values)
         if positive and (key.endswith("lr") or style.spans_decades(np.array(values, dtype=float))):
             ax.set_xscale("log")
+            style.log_labels(ax.xaxis)
         if len(values) <= MAX_CELLS:  # a tick at each value swept; a search's sampled values get the usual ticks
             ax.set_xticks([float(v) for v in values], [style.format_value(v) for v in values])
             ax.minorticks_off()
@@ -151,7 +152,10 @@ def draw_heatmap(jobs, keys: Sequence[str], out: Path, subtitle: str, formats: S
     image = ax.imshow(np.ma.masked_invalid(grid), cmap=style.SEQUENCE + ("" if metric.endswith("loss") else "_r"),
                       norm=LogNorm() if log_norm else None, aspect="auto")
     better = "lower" if metric.endswith("loss") else "higher"
-    fig.colorbar(image, ax=ax).set_label(f"final {metric} ({better} is better{', log scale' if log_norm else ''})")
+    bar = fig.colorbar(image, ax=ax)
+    if log_norm:
+        style.log_labels(bar.ax.yaxis)
+    bar.set_label(f"final {metric} ({better} is better{', log scale' if log_norm else ''})")
     for i, j in notes:  # jobs that did not complete: a grey cell named by their status
         ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, color="lightgray"))
     for (i, j), value in np.ndenumerate(grid):
