@@ -81,10 +81,12 @@ def cost_panel(ax, run: RunFolder, upto: int, per_epoch: Optional[int]) -> None:
             shown.append(val)
     zoomed = upto < len(iterations["step"])
     ax.set_xlabel("iteration (one parameter update each)" + (f": the first {upto}, zoomed" if zoomed else ""))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no "iteration 1.25" on short runs
     style.cost_scale(ax, np.concatenate(shown))
     if per_epoch:
         top = ax.secondary_xaxis("top", functions=(lambda s: (s - 1) / per_epoch, lambda e: 1 + e * per_epoch))
         top.set_xlabel(f"epoch ({per_epoch} iteration{'s' if per_epoch > 1 else ''} each)")
+        top.xaxis.set_major_locator(MaxNLocator(integer=True))
     if not zoomed:
         stop_marker(ax, run, steps, costs, style.FAILED_COLOR, label=f"{run.status} here")
     ax.grid(alpha=0.3)
