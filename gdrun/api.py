@@ -15,6 +15,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Dict, Iterator, Sequence, Union
 
+from omegaconf import DictConfig
+
 from gdrun.errors import GdrunError
 from gdrun.plots.runfolder import RunFolder
 
@@ -98,28 +100,39 @@ class Run(RunFolder):
         """The final model (model.pt), built from the run's config, in eval mode."""
         return self.load_model("final")
 
-    def load_model(self, which: str = "final"):
-        """The model with the run's `final` (model.pt), `best` or `last` checkpoint's weights, in eval mode."""
+    def weights(self, which: str = "final") -> Dict:
+        """The state_dict of the run's `final` (model.pt), `best` or `last` checkpoint."""
         import torch
 
         from gdrun import checkpoint
-        from gdrun.build import build_data, build_model
 
         if which not in WEIGHTS:
             raise GdrunError(f"which={which!r}: choose one of {', '.join(WEIGHTS)}.")
         path = self.path / WEIGHTS[which]
-        if which == "final":
-            if not path.is_file():
-                raise GdrunError(f"{self.path} has no model.pt (a run that did not complete): "
-                                 f"load_model('last') or load_model('best') reads its checkpoints.")
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        else:
-            state = checkpoint.load(path)["model"]
+        if which != "final":
+            return checkpoint.load(path)["model"]
+        if not path.is_file():
+            raise GdrunError(f"{self.path} has no model.pt (a run that did not complete): "
+                             f"load_model('last') or load_model('best') reads its checkpoints.")
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+    def build_config(self) -> DictConfig:
+        """A copy of the run's config to build from here: data.root made relative to where gdrun ran."""
         if self.config is None:
             raise GdrunError(f"{self.path} holds no config (.hydra/config.yaml or a checkpoint).")
         cfg = copy.deepcopy(self.config)
         if "root" in cfg.data and self.launch_dir is not None:  # a data folder relative to where gdrun ran
             cfg.data.root = str(self.launch_dir / cfg.data.root)
+        return cfg
+
+    def load_model(self, which: str = "final"):
+        """The model with the run's `final` (model.pt), `best` or `last` checkpoint's weights, in eval mode."""
+        import torch
+
+        from gdrun.build import build_data, build_model
+
+        state = self.weights(which)
+        cfg = self.build_config()
         # The data gives the model's input and output sizes; building draws initial weights, so
         # it does so on a forked RNG and leaves the caller's random stream as it was.
         with torch.random.fork_rng(devices=[]):

@@ -33,22 +33,16 @@ def run_config(folder: Path, overrides: Sequence[str] = (), fallback: Optional[D
 
 def evaluate_run(folder: Path) -> Dict:
     """The run's final model (model.pt, else its last checkpoint) on its training and validation data."""
-    import torch
-
-    from gdrun import checkpoint
+    from gdrun.api import load_run
     from gdrun.runner import build, epoch_row
 
-    weights, last = folder / "model.pt", folder / "checkpoints" / "last.pt"
-    saved = checkpoint.load(last) if last.is_file() or not weights.is_file() else None
-    if weights.is_file():
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-    else:
-        state = saved["model"]
-    cfg = run_config(folder, fallback=saved["config"] if saved else None)
-    parts = build(cfg)
+    run = load_run(folder)
+    which = "final" if (folder / "model.pt").is_file() else "last"
+    state = run.weights(which)
+    parts = build(run.build_config())
     try:
         parts.model.load_state_dict(state)
     except RuntimeError as error:
-        raise GdrunError(f"{weights} does not fit the model the run's config builds: "
+        raise GdrunError(f"the {which} weights of {folder} do not fit the model the run's config builds: "
                          f"{str(error).splitlines()[0]}") from error
     return epoch_row(parts, epoch=-1, seconds=0.0)
