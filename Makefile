@@ -16,8 +16,12 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/gdrun
 
-# One torch thread: the suite's models are tiny, and threads only fight over two cores.
+# The linters and the type checker first (seconds), then the suite. One torch thread: the
+# suite's models are tiny, and threads only fight over two cores.
 test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q
 
 bench: $(STAMP)

@@ -75,7 +75,9 @@ def main():
         t1 = time.perf_counter()
         acc = accuracy(model, x_test, y_test)
         t2 = time.perf_counter()
-        epochs.append({"epoch": epoch, "train_seconds": t1 - t0, "eval_seconds": t2 - t1, "loss": loss, "val_accuracy": acc})
+        epochs.append(
+            {"epoch": epoch, "train_seconds": t1 - t0, "eval_seconds": t2 - t1, "loss": loss, "val_accuracy": acc}
+        )
         print(f"epoch {epoch}: loss {loss:.4f}, test accuracy {acc:.2f} %, train {t1 - t0:.3f} s, eval {t2 - t1:.3f} s")
 
     wall = time.perf_counter() - START

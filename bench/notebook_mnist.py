@@ -17,47 +17,40 @@ import json
 
 import torch
 import torch.nn as nn
-import torchvision.transforms as transforms
 import torchvision.datasets as dsets
+import torchvision.transforms as transforms
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("root", help="folder holding MNIST/raw/*-ubyte")
 parser.add_argument("--device", default=None, help="cuda for the notebook's GPU version; default: CPU version")
 args = parser.parse_args()
 
-'''
+"""
 STEP 1: LOADING DATASET
-'''
+"""
 
-train_dataset = dsets.MNIST(root=args.root,
-                            train=True,
-                            transform=transforms.ToTensor(),
-                            download=False)
+train_dataset = dsets.MNIST(root=args.root, train=True, transform=transforms.ToTensor(), download=False)
 
-test_dataset = dsets.MNIST(root=args.root,
-                           train=False,
-                           transform=transforms.ToTensor())
+test_dataset = dsets.MNIST(root=args.root, train=False, transform=transforms.ToTensor())
 
-'''
+"""
 STEP 2: MAKING DATASET ITERABLE
-'''
+"""
 
 batch_size = 100
 n_iters = 3000
 num_epochs = n_iters / (len(train_dataset) / batch_size)
 num_epochs = int(num_epochs)
 
-train_loader = torch.utils.data.DataLoader(dataset=train_dataset,
-                                           batch_size=batch_size,
-                                           shuffle=True)
+train_loader = torch.utils.data.DataLoader(dataset=train_dataset, batch_size=batch_size, shuffle=True)
 
-test_loader = torch.utils.data.DataLoader(dataset=test_dataset,
-                                          batch_size=batch_size,
-                                          shuffle=False)
+test_loader = torch.utils.data.DataLoader(dataset=test_dataset, batch_size=batch_size, shuffle=False)
 
-'''
+"""
 STEP 3: CREATE MODEL CLASS
-'''
+"""
+
+
 class LogisticRegressionModel(nn.Module):
     def __init__(self, input_size, num_classes):
         super(LogisticRegressionModel, self).__init__()
@@ -67,10 +60,11 @@ class LogisticRegressionModel(nn.Module):
         out = self.linear(x)
         return out
 
-'''
+
+"""
 STEP 4: INSTANTIATE MODEL CLASS
-'''
-input_dim = 28*28
+"""
+input_dim = 28 * 28
 output_dim = 10
 
 model = LogisticRegressionModel(input_dim, output_dim)
@@ -80,28 +74,28 @@ device = torch.device(args.device) if args.device else None
 if device is not None:
     model.to(device)
 
-'''
+"""
 STEP 5: INSTANTIATE LOSS CLASS
-'''
+"""
 criterion = nn.CrossEntropyLoss()
 
 
-'''
+"""
 STEP 6: INSTANTIATE OPTIMIZER CLASS
-'''
+"""
 learning_rate = 0.001
 
 optimizer = torch.optim.SGD(model.parameters(), lr=learning_rate)
 
-'''
+"""
 STEP 7: TRAIN THE MODEL
-'''
+"""
 accuracy = float("nan")
 iter = 0
 for epoch in range(num_epochs):
     for i, (images, labels) in enumerate(train_loader):
         # Load images as Variable
-        images = images.view(-1, 28*28).requires_grad_()
+        images = images.view(-1, 28 * 28).requires_grad_()
         labels = labels
         if device is not None:
             images = images.to(device)
@@ -133,9 +127,9 @@ for epoch in range(num_epochs):
             for images, labels in test_loader:
                 # Load images to a Torch Variable
                 if device is not None:
-                    images = images.view(-1, 28*28).to(device)
+                    images = images.view(-1, 28 * 28).to(device)
                 else:
-                    images = images.view(-1, 28*28).requires_grad_()
+                    images = images.view(-1, 28 * 28).requires_grad_()
 
                 # Forward pass only to get logits/output
                 outputs = model(images)
@@ -153,7 +147,7 @@ for epoch in range(num_epochs):
             accuracy = 100 * correct.item() / total
 
             # Print Loss
-            print('Iteration: {}. Loss: {}. Accuracy: {}'.format(iter, loss.item(), accuracy))
+            print("Iteration: {}. Loss: {}. Accuracy: {}".format(iter, loss.item(), accuracy))
 
 wall = time.perf_counter() - START
 print(f"final accuracy {accuracy:.2f} %, wall time {wall:.2f} s")

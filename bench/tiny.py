@@ -108,7 +108,7 @@ def hand_loader(case):
 def _gdrun_timed(case):
     """(seconds of gdrun's epoch loop, seconds of its whole run) for the lab, in-process.
 
-    The epoch loop (gdrun.runner.fit) is what the hand-written loops are timed on: training plus
+    The epoch loop (gdrun.training.runner.epoch_loop) is what the hand-written loops are timed on: training plus
     what gdrun does around every epoch (evaluating the whole set, writing every metric row,
     checkpoints). The whole run adds building data and model, the final files and table.
     Config composition stays outside both (start-up is bench/run.py's start-up section).
@@ -118,13 +118,14 @@ def _gdrun_timed(case):
 
     from hydra import compose, initialize_config_module
 
-    from gdrun import runner, schema
+    from gdrun.config import schema
+    from gdrun.training import runner
 
     schema.register()
     with initialize_config_module(config_module="gdrun.conf", version_base="1.3"):
         cfg = compose(config_name="config", overrides=[f"lab={case.lab}", "plots=false"])
     loop_seconds = []
-    fit = runner.fit
+    fit = runner.epoch_loop
 
     def timed_fit(*args, **kwargs):
         t0 = time.perf_counter()
@@ -133,14 +134,14 @@ def _gdrun_timed(case):
         finally:
             loop_seconds.append(time.perf_counter() - t0)
 
-    runner.fit = timed_fit
+    runner.epoch_loop = timed_fit
     try:
         with tempfile.TemporaryDirectory() as folder, contextlib.redirect_stdout(io.StringIO()):
             t0 = time.perf_counter()
-            summary = runner.run(cfg, Path(folder))
+            summary = runner.train(cfg, Path(folder))
             whole = time.perf_counter() - t0
     finally:
-        runner.fit = fit
+        runner.epoch_loop = fit
     assert summary["steps"] == case.iterations, summary["steps"]
     return loop_seconds[0], whole
 
@@ -162,8 +163,12 @@ def main():
     """Time every case and variant, alternating, and print a RESULT line with the raw seconds."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch.set_num_threads for the whole process (default 1, as gdrun's tiny lab presets set)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch.set_num_threads for the whole process (default 1, as gdrun's tiny lab presets set)",
+    )
     args = parser.parse_args()
     # The thread count is process-wide: a gdrun run that sets it would change it for the hand-written
     # runs after it too, so it is fixed once here for every variant.
@@ -182,7 +187,7 @@ def main():
                 if name not in errors:  # a variant that failed once is not retried
                     try:
                         s = VARIANTS[name](case)
-                    except Exception as exc:  # a failing gdrun is reported, not fatal
+                    except Exception as exc:  # noqa: BLE001 - a failing gdrun is reported, not fatal
                         errors[name] = f"{type(exc).__name__}: {exc}"
                 if rep > 0:
                     seconds[name].append(s)  # None marks a failed repeat, keeping repeats aligned

@@ -1,29 +1,30 @@
 """gdrun from Python (a notebook): `run` trains as the command does, `load_run` reads a run back.
 
     import gdrun
-    summary = gdrun.run(["data=digits", "model=logistic", "hydra.run.dir=runs/digits"])
+    summary = gdrun.run(["data=digits", "model=logistic"])
     run = gdrun.load_run(summary["folder"])
     run.config.optim.lr, run.epochs[-1]["val_accuracy"], run.model
 
-Light at import: torch comes in with the first run or model.
+`run` leaves the caller's process as it found it: torch's global random state, its thread
+count and the environment are put back afterwards. Light at import: torch comes in with the
+first run or model.
 """
 
 import copy
 import logging
+import os
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
-from typing import Dict, Iterator, Sequence, Union
+from typing import Any, Dict, Iterator, Sequence, Union
 
 from omegaconf import DictConfig
 
 from gdrun.errors import GdrunError
-from gdrun.plots.runfolder import RunFolder
+from gdrun.rundir.layout import RunPaths, is_run_folder
+from gdrun.rundir.reader import RunFolder
 
 log = logging.getLogger("gdrun")
-
-# The model weights a run folder holds, by the name load_model takes.
-WEIGHTS = {"final": "model.pt", "best": "checkpoints/best.pt", "last": "checkpoints/last.pt"}
 
 
 def run(overrides: Sequence[str] = ()) -> Dict:
@@ -35,68 +36,65 @@ def run(overrides: Sequence[str] = ()) -> Dict:
     from hydra import initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
 
-    from gdrun import schema
-    from gdrun.cli import refuse_existing_run_folder
+    from gdrun.config import schema
+    from gdrun.jobs import refuse_existing_run_folder
 
     overrides = list(overrides)
     if any(arg.startswith("-") for arg in overrides):
-        raise GdrunError(f"gdrun.run takes overrides only (key=value, group=option), not {overrides}; "
-                         f"for a sweep, call it once per setting or use the command: gdrun -m ...")
+        raise GdrunError(
+            f"gdrun.run takes overrides only (key=value, group=option), not {overrides}; "
+            f"for a sweep, call it once per setting or use the command: gdrun -m ..."
+        )
     refuse_existing_run_folder(overrides)
     schema.register()
-    with initialize_config_module(config_module="gdrun.conf", job_name="gdrun", version_base="1.3"):
+    with (
+        caller_state_kept(),
+        initialize_config_module(config_module="gdrun.conf", job_name="gdrun", version_base="1.3"),
+    ):
         # Hydra's own single run: .hydra/, callbacks and the folder as the command makes them; only
-        # its logging set-up is left out, since it would replace the notebook's (see _log_file).
-        job = GlobalHydra.instance().hydra.run(config_name="config", task_function=_job, overrides=overrides,
-                                               with_log_configuration=False)
+        # its logging set-up is left out, since it would replace the notebook's (see _task).
+        hydra = GlobalHydra.instance().hydra
+        assert hydra is not None
+        job = hydra.run(config_name="config", task_function=_task, overrides=overrides, with_log_configuration=False)
     return job.return_value
 
 
-def _job(cfg) -> Dict:
-    """The task Hydra runs: check the values, train, add the folder to the summary."""
+def _task(cfg: DictConfig) -> Dict:
+    """The task Hydra runs: the job, with the run's gdrun.log beside the caller's own logging."""
     from hydra.core.hydra_config import HydraConfig
 
-    from gdrun.checks import check_values
-    from gdrun.cli import record_failure
-    from gdrun.runner import run as train
+    from gdrun.jobs import run_job
+    from gdrun.rundir.logfile import attached
 
-    hydra_cfg = HydraConfig.get()
-    folder = Path(hydra_cfg.runtime.output_dir)
-    with _log_file(hydra_cfg.job_logging):
-        try:
-            check_values(cfg)
-            summary = train(cfg, folder)
-        except Exception as error:
-            # What the command leaves too: the traceback in gdrun.log, summary.json saying `failed`.
-            log.info("stopped: %s", error, exc_info=True)
-            record_failure(folder, "failed", f"{type(error).__name__}: {error}")
-            raise
+    folder = Path(HydraConfig.get().runtime.output_dir)
+    with attached(RunPaths(folder).log):
+        summary = run_job(cfg, folder)
     return {**summary, "folder": str(folder)}
 
 
 @contextmanager
-def _log_file(job_logging) -> Iterator[None]:
-    """The run's log file, as conf/hydra/job_logging writes it, beside the caller's own logging."""
-    spec = job_logging.handlers.file
-    handler = logging.FileHandler(spec.filename)
-    handler.setFormatter(logging.Formatter(job_logging.formatters[spec.formatter].format))
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(min(level, logging.INFO))
-    try:
-        yield
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
-        handler.close()
+def caller_state_kept() -> Iterator[None]:
+    """torch's global RNG states and thread count, and os.environ, as they were before the block."""
+    import torch
+
+    environ = dict(os.environ)
+    threads = torch.get_num_threads()
+    with torch.random.fork_rng(devices=range(torch.cuda.device_count()) if torch.cuda.is_initialized() else []):
+        try:
+            yield
+        finally:
+            torch.set_num_threads(threads)
+            os.environ.clear()
+            os.environ.update(environ)
 
 
 class Run(RunFolder):
     """A finished (or stopped) run: `config`, `summary`, `epochs` and `iterations` rows, `model`."""
 
+    WEIGHTS = ("final", "best", "last")
+
     @cached_property
-    def model(self):
+    def model(self) -> Any:
         """The final model (model.pt), built from the run's config, in eval mode."""
         return self.load_model("final")
 
@@ -104,17 +102,20 @@ class Run(RunFolder):
         """The state_dict of the run's `final` (model.pt), `best` or `last` checkpoint."""
         import torch
 
-        from gdrun import checkpoint
+        from gdrun.training import checkpoints
 
-        if which not in WEIGHTS:
-            raise GdrunError(f"which={which!r}: choose one of {', '.join(WEIGHTS)}.")
-        path = self.path / WEIGHTS[which]
-        if which != "final":
-            return checkpoint.load(path)["model"]
-        if not path.is_file():
-            raise GdrunError(f"{self.path} has no model.pt (a run that did not complete): "
-                             f"load_model('last') or load_model('best') reads its checkpoints.")
-        return torch.load(path, map_location="cpu", weights_only=True)
+        if which not in self.WEIGHTS:
+            raise GdrunError(f"which={which!r}: choose one of {', '.join(self.WEIGHTS)}.")
+        if which == "best":
+            return checkpoints.load(self.paths.best_checkpoint)["model"]
+        if which == "last":
+            return checkpoints.load(self.paths.last_checkpoint)["model"]
+        if not self.paths.model.is_file():
+            raise GdrunError(
+                f"{self.path} has no model.pt (a run that did not complete): "
+                f"load_model('last') or load_model('best') reads its checkpoints."
+            )
+        return torch.load(self.paths.model, map_location="cpu", weights_only=True)
 
     def build_config(self) -> DictConfig:
         """A copy of the run's config to build from here: data.root made relative to where gdrun ran."""
@@ -125,26 +126,67 @@ class Run(RunFolder):
             cfg.data.root = str(self.launch_dir / cfg.data.root)
         return cfg
 
-    def load_model(self, which: str = "final"):
-        """The model with the run's `final` (model.pt), `best` or `last` checkpoint's weights, in eval mode."""
+    def saved_model_args(self) -> Dict[str, Any]:
+        """The model's construction arguments: from summary.json or a checkpoint; for a folder of
+        gdrun 0.1.0, which recorded none, from the run's data (built once, on a forked RNG)."""
+        if self.model_args is not None:
+            return self.model_args
+        from gdrun.training import checkpoints
+
+        for path in (self.paths.last_checkpoint, self.paths.best_checkpoint):
+            if path.is_file():
+                args = checkpoints.load(path).get("model_args")
+                if args is not None:
+                    return args
         import torch
 
-        from gdrun.build import build_data, build_model
+        from gdrun.training.build import build_data, model_args
+
+        cfg = self.build_config()
+        with torch.random.fork_rng(devices=[]):
+            return model_args(build_data(cfg.data, cfg.seed, torch.device("cpu")), cfg.loss.output)
+
+    def load_model(self, which: str = "final") -> Any:
+        """The model with the run's `final` (model.pt), `best` or `last` weights, in eval mode."""
+        from gdrun.training.build import build_saved_model
 
         state = self.weights(which)
+        try:
+            return build_saved_model(self.build_config().model, self.saved_model_args(), state)
+        except RuntimeError as error:
+            raise GdrunError(
+                f"the {which} weights of {self.path} do not fit the model the run's config builds: "
+                f"{str(error).splitlines()[0]}"
+            ) from error
+
+    def evaluate(self) -> Dict:
+        """The run's final model (model.pt, else its last checkpoint) on its training and validation data."""
+        import torch
+
+        from gdrun.training.build import build_data, build_loss
+        from gdrun.training.epoch import evaluate_set
+        from gdrun.training.parts import threshold
+
+        which = "final" if self.paths.model.is_file() else "last"
+        model = self.load_model(which)
         cfg = self.build_config()
-        # The data gives the model's input and output sizes; building draws initial weights, so
-        # it does so on a forked RNG and leaves the caller's random stream as it was.
         with torch.random.fork_rng(devices=[]):
             data = build_data(cfg.data, cfg.seed, torch.device("cpu"))
-            model = build_model(cfg.model, data, cfg.loss.output)
-        model.load_state_dict(state)
-        return model.eval()
+        loss_fn = build_loss(cfg.loss)
+        result: Dict[str, Any] = {"weights": which}
+        for split, part in (("train", data), ("val", data.val)):
+            metrics = (
+                {}
+                if part is None
+                else evaluate_set(model, loss_fn, part.x, part.y, data.task, threshold(cfg.loss.output))
+            )
+            result[f"{split}_loss"] = metrics.get("loss")
+            result[f"{split}_accuracy"] = metrics.get("accuracy")
+        return result
 
 
 def load_run(path: Union[str, Path]) -> Run:
     """A run folder read back (files are read on first use)."""
-    run = Run(Path(path))
-    if not ((run.path / "summary.json").is_file() or (run.path / ".hydra" / "config.yaml").is_file()):
-        raise GdrunError(f"{run.path} is not a gdrun run folder (no summary.json, no .hydra/config.yaml).")
-    return run
+    if not is_run_folder(Path(path)):
+        raise GdrunError(f"{path} is not a gdrun run folder (no summary.json, no .hydra/config.yaml).")
+    return Run(Path(path))

@@ -14,8 +14,9 @@ from gdrun.errors import GdrunError
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("api") / "digits"
-    summary = gdrun.run(["data=digits", "model=logistic", "optim.epochs=2", "plots=false", "threads=1",
-                         f"hydra.run.dir={folder}"])
+    summary = gdrun.run(
+        ["data=digits", "model=logistic", "optim.epochs=2", "plots=false", "threads=1", f"hydra.run.dir={folder}"]
+    )
     return folder, summary
 
 
@@ -62,7 +63,35 @@ def test_bad_inputs_raise(tmp_path, digits_run):
         gdrun.load_run(digits_run[0]).load_model("newest")
 
 
+@pytest.mark.slow
 def test_import_gdrun_is_light():
     code = "import sys, gdrun; gdrun.run; print(sorted(m for m in ('torch', 'hydra') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_run_leaves_the_callers_process_as_it_found_it(tmp_path):
+    import os
+
+    torch.manual_seed(1234)
+    torch.set_num_threads(2)
+    rng, environ = torch.get_rng_state(), dict(os.environ)
+    try:
+        gdrun.run(["lab=linreg_bgd", "plots=false", "seed=7", f"hydra.run.dir={tmp_path / 'run'}"])
+        assert torch.equal(torch.get_rng_state(), rng)  # the run seeded torch with 7 and drew from it
+        assert torch.get_num_threads() == 2  # the lab preset set threads=1
+        assert dict(os.environ) == environ
+    finally:
+        torch.set_num_threads(1)
+
+
+def test_a_saved_model_loads_without_its_data(digits_run, monkeypatch):
+    folder, summary = digits_run
+    assert summary["model_args"] == {"input_shape": [1, 8, 8], "num_outputs": 10, "output": "identity"}
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("the model was built from its data")
+
+    monkeypatch.setattr("gdrun.training.build.build_data", no_data)
+    model = gdrun.load_run(folder).load_model("best")
+    assert model(torch.zeros(3, 1, 8, 8)).shape == (3, 10)

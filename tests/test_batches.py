@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from gdrun.data import loader_batches, tensor_batches
+from gdrun.training.data import loader_batches, tensor_batches
 
 
 @pytest.mark.parametrize("shuffle", [False, True])

@@ -2,7 +2,11 @@
 
 import json
 
-from conftest import gdrun_cli
+import pytest
+
+from helpers import gdrun_cli
+
+pytestmark = pytest.mark.slow  # every test here starts gdrun as a process
 
 
 def test_default_run_offline(tmp_path):
@@ -15,8 +19,7 @@ def test_default_run_offline(tmp_path):
 
 
 def test_two_job_multirun(tmp_path):
-    result = gdrun_cli("-m", "optim.lr=0.1,0.01", "optim.epochs=2", "plots=false",
-                       f"hydra.sweep.dir={tmp_path}")
+    result = gdrun_cli("-m", "optim.lr=0.1,0.01", "optim.epochs=2", "plots=false", f"hydra.sweep.dir={tmp_path}")
     assert result.returncode == 0, result.stderr
     jobs = sorted(p for p in tmp_path.iterdir() if p.is_dir() and p.name.isdigit())
     assert [p.name for p in jobs] == ["0", "1"]

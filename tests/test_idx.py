@@ -2,11 +2,10 @@
 
 import numpy as np
 import pytest
+import torch
+import torchvision
 
-from gdrun.idx import make_mnist_like, write_idx_images, write_idx_labels, write_mnist_like
-
-torch = pytest.importorskip("torch")
-torchvision = pytest.importorskip("torchvision")
+from gdrun.training.datasets.idx import make_mnist_like, write_idx_images, write_idx_labels, write_mnist_like
 
 
 @pytest.mark.parametrize("name", ["MNIST", "FashionMNIST"])

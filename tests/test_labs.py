@@ -11,10 +11,11 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from conftest import compose_config, csv_rows, run_in_process
-from gdrun import labs
-from gdrun import notebooks as nb
-from gdrun.idx import write_mnist_like
+from gdrun.commands.labs import main as labs_command
+from gdrun.labs import compare as labs
+from gdrun.labs import notebooks as nb
+from gdrun.training.datasets.idx import write_mnist_like
+from helpers import compose_config, csv_rows, run_in_process
 
 LAB_CONF = Path(__file__).resolve().parents[1] / "conf" / "lab"
 
@@ -30,8 +31,9 @@ def test_every_lab_has_a_preset_that_names_its_source_and_command():
         lines = (LAB_CONF / f"{name}.yaml").read_text().splitlines()
         assert lines[0] == "# @package _global_"
         assert lines[1].startswith(f"# Lab {name}: ") and "shared/seeds/" in lines[1]
-        assert any(line.strip() == f"#   gdrun lab={name}" or line.startswith(f"#   gdrun lab={name} ")
-                   for line in lines[:4]), name
+        assert any(
+            line.strip() == f"#   gdrun lab={name}" or line.startswith(f"#   gdrun lab={name} ") for line in lines[:4]
+        ), name
 
 
 @pytest.mark.parametrize("name", labs.SYNTHETIC)
@@ -50,7 +52,7 @@ def test_lab_equals_its_notebook(name, tmp_path):
 
     measured = labs.measure(tmp_path)
     for what, actual, expected in labs.pairs(lab, measured, ref):
-        torch.testing.assert_close(actual, expected, **labs.TOLERANCE, msg=lambda m: f"{name} {what}: {m}")
+        torch.testing.assert_close(actual, expected, **labs.TOLERANCE, msg=lambda m, what=what: f"{name} {what}: {m}")
     if name in ACCURACY:
         assert measured["accuracy"] == ref["accuracy"] == ACCURACY[name]
 
@@ -86,12 +88,26 @@ def test_mnist_found_only_with_its_four_files(tmp_path):
 
 def test_gdrun_labs_writes_and_prints_the_table(tmp_path, capsys):
     out = tmp_path / "labs"
-    code = labs.main(["slope", "linreg_sgd", "mnist_logistic", "--out", str(out),
-                      "--data-root", str(tmp_path / "no-data"), "--jobs", "1"])
+    code = labs_command(
+        [
+            "slope",
+            "linreg_sgd",
+            "mnist_logistic",
+            "--out",
+            str(out),
+            "--data-root",
+            str(tmp_path / "no-data"),
+            "--jobs",
+            "1",
+        ]
+    )
     assert code == 0
     rows = list(csv.DictReader(open(out / "labs.csv")))
     assert [(r["lab"], r["status"]) for r in rows] == [
-        ("slope", "match"), ("linreg_sgd", "match"), ("mnist_logistic", "skipped")]
+        ("slope", "match"),
+        ("linreg_sgd", "match"),
+        ("mnist_logistic", "skipped"),
+    ]
     assert rows[1]["agreement"].startswith("to the bit")
     assert rows[2]["agreement"].startswith("skipped: MNIST not found under data.root")
     assert (out / "slope" / "iterations.csv").exists()
@@ -101,5 +117,5 @@ def test_gdrun_labs_writes_and_prints_the_table(tmp_path, capsys):
     assert "2 of 2 labs match the notebooks" in printed
 
     # A second run replaces the lab's run folder instead of appending to its files.
-    assert labs.main(["slope", "--out", str(out), "--jobs", "1"]) == 0
+    assert labs_command(["slope", "--out", str(out), "--jobs", "1"]) == 0
     assert len(csv_rows(out / "slope" / "iterations.csv")) == 4

@@ -9,27 +9,44 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, gdrun_cli
-from gdrun.plots.runfolder import RunFolder
+from gdrun.rundir.reader import RunFolder
+from helpers import gdrun_cli
+
+pytestmark = pytest.mark.slow  # every test here starts gdrun as a process
 
 # What every job folder holds, whichever launcher ran it (README, "The run folder").
-CONTRACT = ("summary.json", "iterations.csv", "epochs.csv", "model.pt", "checkpoints/last.pt",
-            "checkpoints/best.pt", "gdrun.log", ".hydra/config.yaml", ".hydra/overrides.yaml")
+CONTRACT = (
+    "summary.json",
+    "iterations.csv",
+    "epochs.csv",
+    "model.pt",
+    "checkpoints/last.pt",
+    "checkpoints/best.pt",
+    "gdrun.log",
+    ".hydra/config.yaml",
+    ".hydra/overrides.yaml",
+)
 LAUNCHERS = {
     "joblib": ("hydra_plugins.hydra_joblib_launcher", ["hydra.launcher.n_jobs=2"]),
     "submitit_local": ("hydra_plugins.hydra_submitit_launcher", []),
 }
-SWEEP_SUMMARY = "gdrun.sweep.SweepSummary" in (REPO / "conf" / "hydra" / "default.yaml").read_text()
 
 
 @pytest.fixture(scope="module", params=list(LAUNCHERS))
 def sweep(request, tmp_path_factory):
     """A two-job sweep (two learning rates) run by the launcher, as the README shows it."""
     module, options = LAUNCHERS[request.param]
-    pytest.importorskip(module, reason=f'the launcher extras: pip install -e ".[parallel,slurm]" (make test does)')
+    pytest.importorskip(module, reason='the launcher extras: pip install -e ".[parallel,slurm]" (make test does)')
     folder = tmp_path_factory.mktemp(request.param) / "sweep"
-    result = gdrun_cli("-m", f"hydra/launcher={request.param}", *options, "optim.lr=0.1,0.01", "optim.epochs=2",
-                       "plots=false", f"hydra.sweep.dir={folder}")
+    result = gdrun_cli(
+        "-m",
+        f"hydra/launcher={request.param}",
+        *options,
+        "optim.lr=0.1,0.01",
+        "optim.epochs=2",
+        "plots=false",
+        f"hydra.sweep.dir={folder}",
+    )
     assert result.returncode == 0, result.stderr
     return request.param, folder
 
@@ -48,8 +65,6 @@ def test_every_job_leaves_the_run_folder_contract(sweep):
         assert len(printed) == 2 and all("run folder:" in text for text in printed)
 
 
-@pytest.mark.skipif(not SWEEP_SUMMARY, reason="the sweep summary callback (gdrun.sweep.SweepSummary) is not "
-                                              "in conf/hydra/default.yaml yet")
 def test_every_launcher_writes_the_sweep_summary(sweep):
     launcher, folder = sweep
     lines = (folder / "summary.csv").read_text().splitlines()
@@ -77,9 +92,16 @@ def test_slurm_preset_becomes_the_sbatch_options_it_documents(tmp_path, monkeypa
     fake_srun.chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake_srun.parent}:{Path('/usr/bin')}")
     with initialize_config_module(config_module="gdrun.conf", version_base="1.3"):
-        cfg = compose(config_name="config", return_hydra_config=True, overrides=[
-            "hydra/launcher=slurm", "hydra.launcher.partition=gpu", "hydra.launcher.gpus_per_node=1",
-            f"hydra.sweep.dir={tmp_path / 'sweep'}"])
+        cfg = compose(
+            config_name="config",
+            return_hydra_config=True,
+            overrides=[
+                "hydra/launcher=slurm",
+                "hydra.launcher.partition=gpu",
+                "hydra.launcher.gpus_per_node=1",
+                f"hydra.sweep.dir={tmp_path / 'sweep'}",
+            ],
+        )
     launcher = instantiate(cfg.hydra.launcher)
     launcher.setup(hydra_context=None, task_function=None, config=cfg)
     executors = []
@@ -92,6 +114,13 @@ def test_slurm_preset_becomes_the_sbatch_options_it_documents(tmp_path, monkeypa
     with pytest.raises(StopIteration):
         launcher.launch([["optim.lr=0.1"]], initial_job_idx=0)
     sbatch = executors[0]._executor._make_submission_file_text("gdrun", "uid")
-    for option in ("--partition=gpu", "--gpus-per-node=1", "--cpus-per-task=2", "--mem=4GB", "--time=60",
-                   "--job-name=gdrun", f"--output={tmp_path / 'sweep'}/.submitit/"):
+    for option in (
+        "--partition=gpu",
+        "--gpus-per-node=1",
+        "--cpus-per-task=2",
+        "--mem=4GB",
+        "--time=60",
+        "--job-name=gdrun",
+        f"--output={tmp_path / 'sweep'}/.submitit/",
+    ):
         assert f"#SBATCH {option}" in sbatch

@@ -3,13 +3,14 @@
 Fast (shortened epochs where a full run is slow).  Run with
 ``python -m pytest tests/test_notebooks_selfcheck.py -q``.
 """
+
 import functools
 import math
 
 import pytest
 import torch
 
-from gdrun import notebooks as nb
+from gdrun.labs import notebooks as nb
 
 
 @pytest.fixture(autouse=True, scope="module")

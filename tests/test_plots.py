@@ -7,12 +7,12 @@ import logging
 
 import numpy as np
 import pytest
-from PIL import Image
 
-from conftest import csv_rows, run_in_process
 from gdrun.plots import draw_run
-from gdrun.plots.runfolder import RunFolder, last_error, read_columns
 from gdrun.plots.surface import cost_function, problem
+from gdrun.rundir.logfile import last_error
+from gdrun.rundir.reader import RunFolder, read_columns
+from helpers import assert_picture, csv_rows, run_in_process
 
 PICTURES = {"cost", "accuracy", "loss_surface", "fit", "confusion", "images"}
 # Which pictures each kind of run gets; every other picture must not be drawn.
@@ -24,19 +24,6 @@ RUNS = {
     "plane2": (["data=plane2", "optim.epochs=3"], {"cost", "fit"}),
     "digits": (["data=digits", "model=logistic", "optim.epochs=1"], {"cost", "accuracy", "confusion", "images"}),
 }
-
-
-def assert_picture(path, min_size=(300, 200)):
-    """A PNG that opens, is at least `min_size` pixels and is not blank (its pixels vary)."""
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path
-    with Image.open(path) as image:
-        image.verify()
-    with Image.open(path) as image:
-        pixels = np.asarray(image.convert("RGB"), dtype=np.int32)
-    assert pixels.shape[1] >= min_size[0] and pixels.shape[0] >= min_size[1], (path, pixels.shape)
-    assert pixels.std() > 10, f"{path} is (nearly) blank"
-    colours = (pixels[..., 0] << 16) | (pixels[..., 1] << 8) | pixels[..., 2]
-    assert len(np.unique(colours)) > 20, f"{path} has almost no colours"
 
 
 @pytest.fixture(scope="module")
@@ -146,12 +133,14 @@ def test_drawing_leaves_garbage_collection_on(drawn):
 
 
 def test_last_error_reads_the_exception_at_the_end_of_a_traceback():
-    log = ("[2026-01-01 12:00:00,000][gdrun][INFO] - starting\n"
-           "[2026-01-01 12:00:01,000][gdrun][ERROR] - the job failed\n"
-           "Traceback (most recent call last):\n"
-           '  File "x.py", line 1, in <module>\n'
-           "    boom()\n"
-           "RuntimeError: out of memory\n")
+    log = (
+        "[2026-01-01 12:00:00,000][gdrun][INFO] - starting\n"
+        "[2026-01-01 12:00:01,000][gdrun][ERROR] - the job failed\n"
+        "Traceback (most recent call last):\n"
+        '  File "x.py", line 1, in <module>\n'
+        "    boom()\n"
+        "RuntimeError: out of memory\n"
+    )
     assert last_error(log) == "RuntimeError: out of memory"
     assert last_error("[t][gdrun][WARNING] - cost went NaN\n") == "cost went NaN"
     assert last_error("[t][gdrun][INFO] - all fine\n") is None

@@ -10,8 +10,8 @@ import time
 import pytest
 import torch
 
-from conftest import REPO, gdrun_cli, run_in_process
-from gdrun.checkpoint import atomic_save
+from gdrun.training.checkpoints import atomic_save
+from helpers import REPO, gdrun_cli, run_in_process
 
 BAD_INPUTS = [
     # (arguments, words the message must contain)
@@ -35,8 +35,10 @@ BAD_INPUTS = [
     (["model=mlp", "model.hidden=[0]"], ["model.hidden"]),
     (["model=mlp", "model.activation=swish"], ["swish", "relu"]),
     (["model.init={weight: [[1.0, 2.0]]}"], ["model.init.weight", "shape"]),
-    (["data=mnist", "data.download=false", "data.root=/nonexistent/mnist"],
-     ["MNIST not found under data.root=/nonexistent/mnist", "MNIST/raw", "data.download=true"]),
+    (
+        ["data=mnist", "data.download=false", "data.root=/nonexistent/mnist"],
+        ["MNIST not found under data.root=/nonexistent/mnist", "MNIST/raw", "data.download=true"],
+    ),
 ]
 
 
@@ -51,6 +53,7 @@ def test_bad_input_is_one_plain_message(gdrun_main, tmp_path, args, words):
         assert word in message
 
 
+@pytest.mark.slow
 def test_divergence_stops_at_once_and_keeps_the_files(tmp_path):
     result = gdrun_cli("optim.lr=10", f"hydra.run.dir={tmp_path}", "plots=false")
     assert result.returncode == 3
@@ -62,6 +65,7 @@ def test_divergence_stops_at_once_and_keeps_the_files(tmp_path):
     assert (tmp_path / "epochs.csv").exists() and (tmp_path / "checkpoints" / "last.pt").exists()
 
 
+@pytest.mark.slow
 def test_sweep_goes_on_past_a_diverged_job(tmp_path):
     result = gdrun_cli("-m", "optim.lr=10,0.1", "optim.epochs=3", "plots=false", f"hydra.sweep.dir={tmp_path}")
     assert result.returncode == 0, result.stderr
@@ -69,9 +73,11 @@ def test_sweep_goes_on_past_a_diverged_job(tmp_path):
     assert statuses == ["diverged", "completed"]
 
 
+@pytest.mark.slow
 def test_a_failing_job_does_not_stop_the_sweep(tmp_path):
-    result = gdrun_cli("-m", "data=line", "model=logistic,linear", "optim.epochs=2", "plots=false",
-                       f"hydra.sweep.dir={tmp_path}")
+    result = gdrun_cli(
+        "-m", "data=line", "model=logistic,linear", "optim.epochs=2", "plots=false", f"hydra.sweep.dir={tmp_path}"
+    )
     assert result.returncode == 0, result.stderr
     first = json.loads((tmp_path / "0" / "summary.json").read_text())
     assert first["status"] == "failed" and "model=logistic" in first["error"]
@@ -84,8 +90,14 @@ INTERRUPTIBLE = ["data=digits", "model=mlp", "model.dropout=0.2", "optim.epochs=
 def start_and_signal(folder, signum, after_rows, extra=()):
     """Start a real gdrun process, send `signum` once epochs.csv has `after_rows` lines; return its result."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    process = subprocess.Popen([sys.executable, "-m", "gdrun", *INTERRUPTIBLE, *extra, f"hydra.run.dir={folder}"],
-                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gdrun", *INTERRUPTIBLE, *extra, f"hydra.run.dir={folder}"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     epochs = folder / "epochs.csv"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:
@@ -116,6 +128,7 @@ def reference_run(tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow
 def test_sigint_then_resume_equals_an_uninterrupted_run(gdrun_main, tmp_path, reference_run):
     folder = tmp_path / "run"
     code, _, err = start_and_signal(folder, signal.SIGINT, after_rows=4)
@@ -129,8 +142,8 @@ def test_sigint_then_resume_equals_an_uninterrupted_run(gdrun_main, tmp_path, re
     assert_same_run(folder, reference_run)
 
 
-def test_sigkill_then_resume_drops_unsaved_rows_and_equals_an_uninterrupted_run(gdrun_main, tmp_path,
-                                                                               reference_run):
+@pytest.mark.slow
+def test_sigkill_then_resume_drops_unsaved_rows_and_equals_an_uninterrupted_run(gdrun_main, tmp_path, reference_run):
     folder = tmp_path / "run"
     code, _, _ = start_and_signal(folder, signal.SIGKILL, after_rows=6, extra=["checkpoint_min_seconds=0"])
     assert code == -signal.SIGKILL
@@ -195,11 +208,14 @@ def test_a_run_never_writes_over_another(gdrun_main, tmp_path):
     assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before
 
 
+@pytest.mark.slow
 def test_runs_started_together_get_their_own_folders(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "gdrun", "optim.epochs=1", "plots=false"]
-    processes = [subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL) for _ in range(2)]
+    processes = [
+        subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(2)
+    ]
     assert [p.wait(timeout=120) for p in processes] == [0, 0]
     assert len(list((tmp_path / "outputs").rglob("summary.json"))) == 2
 
@@ -212,6 +228,7 @@ def test_eval_prints_the_saved_models_metrics(gdrun_main, tmp_path):
     assert f"{100 * summary['final']['val_accuracy']:.2f}%" in out
 
 
+@pytest.mark.slow
 def test_a_run_in_progress_says_running(tmp_path):
     folder = tmp_path / "run"
     code, _, _ = start_and_signal(folder, signal.SIGKILL, after_rows=2)

@@ -4,12 +4,11 @@ import shutil
 import subprocess
 import sys
 
+import pytest
 from PIL import Image
 
-from conftest import gdrun_cli, run_in_process
-from gdrun.report import main
-from test_plots import assert_picture
-from test_sweep import make_sweep, read_summary
+from gdrun.commands.report import main
+from helpers import assert_picture, gdrun_cli, make_sweep, read_summary, run_in_process
 
 
 def pictures(folder):
@@ -17,6 +16,7 @@ def pictures(folder):
     return {p.name: Image.open(p).size for p in sorted(folder.glob("*.png"))}
 
 
+@pytest.mark.slow
 def test_report_redraws_a_real_runs_pictures_from_its_files_alone(tmp_path, capsys):
     run = tmp_path / "run"
     result = gdrun_cli(f"hydra.run.dir={run}", "data=logistic_1d", "optim.epochs=3")
@@ -33,9 +33,12 @@ def test_report_redraws_a_real_runs_pictures_from_its_files_alone(tmp_path, caps
     assert "cost.png" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_the_command_starts_without_matplotlib_or_torch():
-    code = ("import sys\nfrom gdrun.report import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-            "assert 'matplotlib' not in sys.modules and 'torch' not in sys.modules, 'heavy import at start-up'\n")
+    code = (
+        "import sys\nfrom gdrun.commands.report import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "assert 'matplotlib' not in sys.modules and 'torch' not in sys.modules, 'heavy import at start-up'\n"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "--compare" in result.stdout

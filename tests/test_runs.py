@@ -6,20 +6,23 @@ import math
 import pytest
 import torch
 
-from conftest import csv_rows, run_in_process
-from gdrun.metrics import EPOCH_COLUMNS, ITERATION_COLUMNS
-from gdrun.models import linear
+from gdrun.rundir.loggers import EPOCH_COLUMNS, ITERATION_COLUMNS
+from gdrun.training.models import linear
+from helpers import csv_rows, run_in_process
 
 
 def header(path):
     return tuple(path.read_text().splitlines()[0].split(","))
 
 
-@pytest.mark.parametrize("overrides, task", [
-    (["data=line", "optim.epochs=3"], "regression"),
-    (["data=logistic_1d", "optim.epochs=3"], "binary"),
-    (["data=digits", "model=logistic", "optim.epochs=2"], "multiclass"),
-])
+@pytest.mark.parametrize(
+    "overrides, task",
+    [
+        (["data=line", "optim.epochs=3"], "regression"),
+        (["data=logistic_1d", "optim.epochs=3"], "binary"),
+        (["data=digits", "model=logistic", "optim.epochs=2"], "multiclass"),
+    ],
+)
 def test_run_folder_contract(run_folder, overrides, task):
     summary = run_in_process(run_folder, *overrides)
     assert header(run_folder / "iterations.csv") == ITERATION_COLUMNS
@@ -36,8 +39,9 @@ def test_run_folder_contract(run_folder, overrides, task):
     assert on_disk["status"] == "completed" and on_disk["steps"] == len(iterations)
     for key in ("epochs", "steps", "final", "best", "wall_seconds", "device", "num_params"):
         assert key in on_disk
-    assert on_disk["best"]["metric"] == ("val_accuracy" if task == "multiclass" else
-                                         "train_accuracy" if classification else "train_loss")
+    assert on_disk["best"]["metric"] == (
+        "val_accuracy" if task == "multiclass" else "train_accuracy" if classification else "train_loss"
+    )
 
     for name in ("last.pt", "best.pt"):
         ckpt = torch.load(run_folder / "checkpoints" / name, weights_only=False)
@@ -69,8 +73,9 @@ def test_seeded_runs_are_identical(tmp_path):
             assert (tmp_path / "a" / name).read_text() == (tmp_path / "b" / name).read_text()
     assert (tmp_path / "a" / "iterations.csv").read_text() == (tmp_path / "b" / "iterations.csv").read_text()
     epochs = [csv_rows(tmp_path / x / "epochs.csv") for x in "ab"]
-    assert [{k: v for k, v in r.items() if k != "seconds"} for r in epochs[0]] == \
-           [{k: v for k, v in r.items() if k != "seconds"} for r in epochs[1]]
+    assert [{k: v for k, v in r.items() if k != "seconds"} for r in epochs[0]] == [
+        {k: v for k, v in r.items() if k != "seconds"} for r in epochs[1]
+    ]
 
 
 def test_cost_is_recorded_before_the_update(run_folder):
@@ -90,8 +95,7 @@ def test_loss_surface_path_and_fit_snapshots_are_recorded(run_folder):
 
 
 def test_scheduler_changes_the_logged_learning_rate(run_folder):
-    run_in_process(run_folder, "data=line", "optim.epochs=3", "sched=step", "sched.step_size=1",
-                   "sched.gamma=0.5")
+    run_in_process(run_folder, "data=line", "optim.epochs=3", "sched=step", "sched.step_size=1", "sched.gamma=0.5")
     assert [r["lr"] for r in csv_rows(run_folder / "iterations.csv")] == [0.1, 0.05, 0.025]
 
 

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_in_process
+from helpers import run_in_process
+
+pytestmark = pytest.mark.slow  # every test here starts gdrun as a process
 
 
 def gdrun_runs(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "gdrun.runs", *args], capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "gdrun.commands.runs", *args], capture_output=True, text=True)
 
 
 def age(folder: Path, when: float) -> None:
@@ -64,14 +66,16 @@ def test_filters_by_status(outputs):
 
 def test_gdrun_runs_is_a_console_script():
     scripts = {e.name: e.value for e in entry_points(group="console_scripts")}
-    assert scripts.get("gdrun-runs") == "gdrun.runs:main"
+    assert scripts.get("gdrun-runs") == "gdrun.commands.runs:main"
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")
 def test_hydra_shell_completion_completes_gdruns_options():
     # The README's line, `eval "$(gdrun -sc install=bash)"`, then a Tab after `gdrun logger=t`.
-    script = ('eval "$(gdrun -sc install=bash)"; COMP_LINE="gdrun logger=t"; COMP_POINT=${#COMP_LINE}; '
-              'COMP_CWORD=1; hydra_bash_completion; echo "${COMPREPLY[@]}"')
+    script = (
+        'eval "$(gdrun -sc install=bash)"; COMP_LINE="gdrun logger=t"; COMP_POINT=${#COMP_LINE}; '
+        'COMP_CWORD=1; hydra_bash_completion; echo "${COMPREPLY[@]}"'
+    )
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env, timeout=60)
     assert result.stdout.split() == ["logger=tensorboard"], result.stderr

@@ -5,15 +5,20 @@ import json
 import pytest
 import yaml
 
-from conftest import gdrun_cli
+from helpers import gdrun_cli
+
+pytestmark = pytest.mark.slow  # every test here starts gdrun as a process
 
 # The preset, the lab and its ranges, what the runs return to the sweeper, and which way is better.
 # The regression range reaches rates at which the line lab diverges: with the sampler's seed 0,
 # the first of its four trials does, and the search must go on past it.
 SEARCHES = {
     "classification": (["data=logistic_1d", "optim.batch_size=choice(5,10,full)"], "val_accuracy", max),
-    "regression": (["data=line", "optim.lr=tag(log,interval(0.01,100))", "optim.batch_size=choice(6,full)"],
-                   "val_loss", min),
+    "regression": (
+        ["data=line", "optim.lr=tag(log,interval(0.01,100))", "optim.batch_size=choice(6,full)"],
+        "val_loss",
+        min,
+    ),
 }
 
 
@@ -21,8 +26,16 @@ SEARCHES = {
 def test_a_four_trial_search_optimises_the_headline_metric(preset, tmp_path):
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason='the optuna extra: pip install -e ".[optuna]"')
     overrides, metric, better = SEARCHES[preset]
-    result = gdrun_cli("-m", f"search={preset}", *overrides, "data.val_split=0.25", "optim.epochs=2", "plots=false",
-                       "hydra.sweeper.n_trials=4", f"hydra.sweep.dir={tmp_path}")
+    result = gdrun_cli(
+        "-m",
+        f"search={preset}",
+        *overrides,
+        "data.val_split=0.25",
+        "optim.epochs=2",
+        "plots=false",
+        "hydra.sweeper.n_trials=4",
+        f"hydra.sweep.dir={tmp_path}",
+    )
     assert result.returncode == 0, result.stderr
     summaries = [json.loads((tmp_path / str(n) / "summary.json").read_text()) for n in range(4)]
     assert all(s["best"]["metric"] == metric for s in summaries)

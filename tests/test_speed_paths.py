@@ -8,9 +8,9 @@ import copy
 
 import torch
 
-from conftest import csv_rows, run_in_process
-from gdrun.data import tensor_batches
-from gdrun.train import train_epoch
+from gdrun.training.data import tensor_batches
+from gdrun.training.epoch import train_epoch
+from helpers import csv_rows, run_in_process
 
 
 def test_costs_read_once_per_epoch_equal_costs_read_every_step():
@@ -18,18 +18,25 @@ def test_costs_read_once_per_epoch_equal_costs_read_every_step():
     x, y = torch.randn(50, 3), torch.randn(50, 1)
     model = torch.nn.Linear(3, 1)
     twin = copy.deepcopy(model)
-    per_step = train_epoch(model, torch.nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.1),
-                           tensor_batches(x, y, 7, None), bound=float("inf"))
-    per_epoch = train_epoch(twin, torch.nn.MSELoss(), torch.optim.SGD(twin.parameters(), lr=0.1),
-                            tensor_batches(x, y, 7, None), bound=None)
+    per_step = train_epoch(
+        model,
+        torch.nn.MSELoss(),
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        tensor_batches(x, y, 7, None),
+        bound=float("inf"),
+    )
+    per_epoch = train_epoch(
+        twin, torch.nn.MSELoss(), torch.optim.SGD(twin.parameters(), lr=0.1), tensor_batches(x, y, 7, None), bound=None
+    )
     assert per_step == per_epoch and len(per_step) == 8
     assert all(torch.equal(a, b) for a, b in zip(model.parameters(), twin.parameters()))
 
 
 def test_compiled_model_takes_the_same_steps(tmp_path):
     run_in_process(tmp_path / "plain", "data=digits", "model=mlp", "optim.epochs=2")
-    run_in_process(tmp_path / "compiled", "data=digits", "model=mlp", "optim.epochs=2",
-                   "compile=true", "compile_backend=eager")
+    run_in_process(
+        tmp_path / "compiled", "data=digits", "model=mlp", "optim.epochs=2", "compile=true", "compile_backend=eager"
+    )
     plain = [r["loss"] for r in csv_rows(tmp_path / "plain" / "iterations.csv")]
     compiled = [r["loss"] for r in csv_rows(tmp_path / "compiled" / "iterations.csv")]
     torch.testing.assert_close(torch.tensor(compiled), torch.tensor(plain))

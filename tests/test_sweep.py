@@ -1,18 +1,18 @@
 """A sweep's root: summary.csv with one row per job (failed and diverged ones too) and the sweep's pictures."""
 
-import csv
 import json
 import logging
 import shutil
 
+import pytest
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
-from conftest import gdrun_cli, run_in_process
 from gdrun.plots import draw_sweep
-from gdrun.sweep import SweepSummary, read_jobs, swept_keys, write_summary
-from test_plots import assert_picture
+from gdrun.rundir.sweep_summary import read_jobs, swept_keys, write_summary
+from gdrun.sweeps import SweepSummary
+from helpers import assert_picture, gdrun_cli, make_sweep, read_summary
 
 CRASH_LOG = """[2026-01-01 12:00:00,000][gdrun.runner][INFO] - starting
 [2026-01-01 12:00:01,000][gdrun.sweep][ERROR] - the job failed: CUDA out of memory
@@ -23,21 +23,7 @@ RuntimeError: CUDA out of memory
 """
 
 
-def read_summary(sweep_dir):
-    with open(sweep_dir / "summary.csv", newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def make_sweep(root, jobs):
-    """A sweep folder as Hydra lays it out (N/ job folders with .hydra/overrides.yaml), from real short runs."""
-    for number, overrides in enumerate(jobs):
-        folder = root / str(number)
-        run_in_process(folder, *overrides)
-        (folder / ".hydra").mkdir()
-        OmegaConf.save(OmegaConf.create(list(overrides)), folder / ".hydra" / "overrides.yaml")
-    return root
-
-
+@pytest.mark.slow
 def test_a_real_two_job_multirun_gets_its_summary_and_pictures(tmp_path):
     result = gdrun_cli("-m", "data=line", "optim.epochs=2", "optim.lr=0.1,0.01", f"hydra.sweep.dir={tmp_path}")
     assert result.returncode == 0, result.stderr
@@ -53,12 +39,20 @@ def test_a_real_two_job_multirun_gets_its_summary_and_pictures(tmp_path):
 
 
 def test_failed_and_diverged_jobs_are_listed_and_drawn_as_such(tmp_path):
-    sweep = make_sweep(tmp_path, [["data=line", "optim.epochs=2", f"optim.lr={lr}", f"optim.batch_size={bs}"]
-                                  for lr in (0.1, 0.01) for bs in ("full", 5)])
+    sweep = make_sweep(
+        tmp_path,
+        [
+            ["data=line", "optim.epochs=2", f"optim.lr={lr}", f"optim.batch_size={bs}"]
+            for lr in (0.1, 0.01)
+            for bs in ("full", 5)
+        ],
+    )
     shutil.rmtree(sweep / "3")  # job 3 crashed before writing anything but Hydra's record and its log
     (sweep / "3" / ".hydra").mkdir(parents=True)
-    OmegaConf.save(OmegaConf.create(["data=line", "optim.epochs=2", "optim.lr=0.01", "optim.batch_size=5"]),
-                   sweep / "3" / ".hydra" / "overrides.yaml")
+    OmegaConf.save(
+        OmegaConf.create(["data=line", "optim.epochs=2", "optim.lr=0.01", "optim.batch_size=5"]),
+        sweep / "3" / ".hydra" / "overrides.yaml",
+    )
     (sweep / "3" / "gdrun.log").write_text(CRASH_LOG)
     summary = json.loads((sweep / "2" / "summary.json").read_text())
     summary.update(status="diverged", diverged_at_step=2, diverged_cost=float("inf"))
@@ -70,7 +64,11 @@ def test_failed_and_diverged_jobs_are_listed_and_drawn_as_such(tmp_path):
     assert on_disk[3]["error"] == "RuntimeError: CUDA out of memory"
     assert on_disk[2]["error"].startswith("diverged at step 2")
     assert [(r["optim.lr"], r["optim.batch_size"]) for r in on_disk] == [
-        ("0.1", "full"), ("0.1", "5"), ("0.01", "full"), ("0.01", "5")]
+        ("0.1", "full"),
+        ("0.1", "5"),
+        ("0.01", "full"),
+        ("0.01", "5"),
+    ]
 
     jobs = read_jobs(sweep)
     assert swept_keys(jobs) == ["optim.lr", "optim.batch_size"]

@@ -4,17 +4,19 @@ import sys
 
 import pytest
 
-from conftest import csv_rows, run_in_process
 from gdrun.errors import GdrunError
+from helpers import csv_rows, run_in_process
 
 pytest.importorskip("tensorboard", reason='the tensorboard extra: pip install -e ".[tensorboard]" (make test does)')
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
-from tensorboard.plugins.hparams import plugin_data_pb2  # noqa: E402
+# After the skip, so that a machine without the extra skips this module instead of failing on import.
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402 - after the skip
+from tensorboard.plugins.hparams import plugin_data_pb2  # noqa: E402 - after the skip
 
 
 def test_event_files_hold_the_runs_metrics_and_hyperparameters(run_folder):
-    summary = run_in_process(run_folder, "logger=tensorboard", "data=softmax_1d", "data.val_split=0.25",
-                             "optim.epochs=3")
+    summary = run_in_process(
+        run_folder, "logger=tensorboard", "data=softmax_1d", "data.val_split=0.25", "optim.epochs=3"
+    )
     assert (run_folder / "iterations.csv").exists() and (run_folder / "epochs.csv").exists()  # CSV always
     events = EventAccumulator(str(run_folder))
     events.Reload()
@@ -41,7 +43,7 @@ def test_event_files_hold_the_runs_metrics_and_hyperparameters(run_folder):
 
 
 def test_a_missing_tensorboard_is_a_clear_error(tmp_path, monkeypatch):
-    from gdrun.tensorboard import TensorBoardLogger
+    from gdrun.rundir.tensorboard import TensorBoardLogger
 
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # import now fails as if not installed
     with pytest.raises(GdrunError, match=r'pip install "gdrun\[tensorboard\]"'):

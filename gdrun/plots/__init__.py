@@ -5,34 +5,17 @@
 - `draw_comparison(folders, out)`: several runs overlaid (`gdrun-report --compare`).
 
 Importing this package is light: matplotlib (and torch, for the pictures that need a model)
-come in with the first drawing, so gdrun.sweep can read run folders while Hydra starts.
+come in with the first drawing, so the sweep summary can read run folders while Hydra starts.
 """
 
-import gc
-from contextlib import contextmanager
-from typing import Iterator
+from typing import Any
+
+from gdrun.plots.gcpause import gc_paused
 
 __all__ = ["draw_run", "draw_sweep", "draw_comparison"]
 
 
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector paused while matplotlib is imported and pictures are drawn.
-
-    Both allocate enough objects to set off full collections, and with torch (and Hydra) loaded
-    each one walks some 2.5e5 objects: ~0.12 s apiece, a third of the pictures' time. What the
-    figures leave behind is collected as usual afterwards.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     if name in __all__:
         with gc_paused():
             from gdrun.plots import draw

@@ -8,13 +8,15 @@ before each update), and for mini-batches it runs through the saw-tooth.
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.ticker import MaxNLocator
 
 from gdrun.plots import style
-from gdrun.plots.runfolder import RunFolder
+from gdrun.rundir.layout import EPOCHS, ITERATIONS
+from gdrun.rundir.reader import RunFolder
 
 # Runs longer than four times this many iterations get a panel zoomed on about this many first ones.
 ZOOM_ITERATIONS = 40
@@ -39,7 +41,7 @@ def draw_cost(run: RunFolder, out: Path, formats: Sequence[str]) -> List[Path]:
     A long mini-batch run gets a second panel zoomed on its first iterations, where the
     saw-tooth of the batches' costs (one tooth per epoch) can be seen.
     """
-    iterations = run.columns("iterations.csv")
+    iterations = run.columns(ITERATIONS)
     if iterations is None:
         return []
     count = len(iterations["step"])
@@ -53,31 +55,59 @@ def draw_cost(run: RunFolder, out: Path, formats: Sequence[str]) -> List[Path]:
     style.legend(ax)
     if zoom:
         cost_panel(fig.add_subplot(2, 1, 2), run, zoom, per_epoch)
-    style.title(fig, "Learning curve: cost per iteration", run.describe())
+    style.title(fig, "Learning curve: cost per iteration", run.title())
     return style.save(fig, out, "cost", formats)
 
 
 def cost_panel(ax, run: RunFolder, upto: int, per_epoch: Optional[int]) -> None:
     """The per-iteration and per-epoch costs over the first `upto` iterations."""
-    iterations, epochs = run.columns("iterations.csv"), run.columns("epochs.csv")
+    iterations, epochs = run.columns(ITERATIONS), run.columns(EPOCHS)
+    assert iterations is not None  # draw_cost draws panels only for a run with iterations.csv
     steps, costs = iterations["step"][:upto], style.finite(iterations["loss"][:upto])
     in_view = epochs["epoch"] <= iterations["epoch"][upto - 1] if epochs is not None else np.array([], bool)
     few = len(steps) <= 60
-    ax.plot(steps, costs, color=style.ITERATION_COLOR, lw=1 if few else 0.8, marker="." if few else None,
-            label="cost of each iteration's batch (before its update)")
+    ax.plot(
+        steps,
+        costs,
+        color=style.ITERATION_COLOR,
+        lw=1 if few else 0.8,
+        marker="." if few else None,
+        label="cost of each iteration's batch (before its update)",
+    )
     shown = [costs]
     if in_view.any():
+        assert epochs is not None  # in_view is empty without epochs.csv
         at = epoch_steps(iterations["epoch"], epochs["epoch"][in_view])
         train = style.finite(epochs["train_loss"][in_view])
         # Open circles on a thin dashed line: for batch GD they sit exactly on the iteration curve.
         ms = 7 if len(at) <= 40 else 3 if len(at) <= 200 else 0
-        ax.plot(at, train, color=style.EPOCH_COLOR, marker="o", ms=ms, mfc="none", mew=1.5, lw=1, ls="--",
-                label="whole training set, after each epoch (first point: before training)")
+        ax.plot(
+            at,
+            train,
+            color=style.EPOCH_COLOR,
+            marker="o",
+            ms=ms,
+            mfc="none",
+            mew=1.5,
+            lw=1,
+            ls="--",
+            label="whole training set, after each epoch (first point: before training)",
+        )
         shown.append(train)
         val = style.finite(epochs["val_loss"][in_view])
         if np.isfinite(val).any():
-            ax.plot(at, val, color=style.VAL_COLOR, marker="s", ms=ms, mfc="none", mew=1.5, lw=1, ls=":",
-                    label="validation set, after each epoch")
+            ax.plot(
+                at,
+                val,
+                color=style.VAL_COLOR,
+                marker="s",
+                ms=ms,
+                mfc="none",
+                mew=1.5,
+                lw=1,
+                ls=":",
+                label="validation set, after each epoch",
+            )
             shown.append(val)
     zoomed = upto < len(iterations["step"])
     ax.set_xlabel("iteration (one parameter update each)" + (f": the first {upto}, zoomed" if zoomed else ""))
@@ -94,27 +124,36 @@ def cost_panel(ax, run: RunFolder, upto: int, per_epoch: Optional[int]) -> None:
 
 def draw_accuracy(run: RunFolder, out: Path, formats: Sequence[str]) -> List[Path]:
     """accuracy.png: training and validation accuracy per epoch (classification only)."""
-    epochs = run.columns("epochs.csv")
+    epochs = run.columns(EPOCHS)
     if epochs is None or np.isnan(epochs["train_accuracy"]).all():
         return []
     fig = style.figure(7, 4.5, margins={})
     ax = fig.add_subplot()
     x = epochs["epoch"]
-    for column, label, color, ls in (("train_accuracy", "training set", style.EPOCH_COLOR, "-"),
-                                     ("val_accuracy", "validation set", style.VAL_COLOR, "--")):
+    for column, label, color, ls in (
+        ("train_accuracy", "training set", style.EPOCH_COLOR, "-"),
+        ("val_accuracy", "validation set", style.VAL_COLOR, "--"),
+    ):
         values = 100 * style.finite(epochs[column])
         if np.isfinite(values).any():
             ax.plot(x, values, color=color, ls=ls, marker="o" if len(x) <= 60 else None, ms=4, label=label)
             last = values[np.isfinite(values)][-1]
-            ax.annotate(f"{last:.1f}%", (x[-1], last), textcoords="offset points", xytext=(-2, 6),
-                        ha="right", color=color, fontsize="small")
+            ax.annotate(
+                f"{last:.1f}%",
+                (x[-1], last),
+                textcoords="offset points",
+                xytext=(-2, 6),
+                ha="right",
+                color=color,
+                fontsize="small",
+            )
     ax.set_xlabel("epoch (0 = before training)")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(-2, 102)
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small", loc="lower right")  # even with one line: it says which set
-    style.title(fig, "Accuracy per epoch", run.describe())
+    style.title(fig, "Accuracy per epoch", run.title())
     return style.save(fig, out, "accuracy", formats)
 
 
@@ -134,13 +173,13 @@ def draw_overlay(lines: List[Line], out: Path, name: str, subtitle: str, formats
         return []
     fig = style.figure(13, 5.2)
     per_iteration, per_epoch = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
-    shown = {per_iteration: [], per_epoch: []}
+    shown: Dict[Axes, List[np.ndarray]] = {per_iteration: [], per_epoch: []}
     any_val = False
     for line in lines:
         run = line.run
         label = line.label if run.status == "completed" else f"{line.label} ({run.status})"
-        kw = dict(color=line.color, ls=line.linestyle, lw=1.4)
-        iterations, epochs = run.columns("iterations.csv"), run.columns("epochs.csv")
+        kw: Dict[str, Any] = dict(color=line.color, ls=line.linestyle, lw=1.4)
+        iterations, epochs = run.columns(ITERATIONS), run.columns(EPOCHS)
         if iterations is None and epochs is None:  # failed before its first iteration: a legend entry only
             per_epoch.plot([], [], marker="X", ls="none", color=line.color, label=f"{label}: no data")
             continue
@@ -169,8 +208,12 @@ def draw_overlay(lines: List[Line], out: Path, name: str, subtitle: str, formats
     for ax, values in shown.items():
         style.cost_scale(ax, np.concatenate(values) if values else np.array([]))
         ax.grid(alpha=0.3)
-    per_epoch.legend(fontsize="small" if len(lines) <= 20 else "x-small", loc="upper left",
-                     bbox_to_anchor=(1.02, 1.0), ncols=1 + len(lines) // 30)
+    per_epoch.legend(
+        fontsize="small" if len(lines) <= 20 else "x-small",
+        loc="upper left",
+        bbox_to_anchor=(1.02, 1.0),
+        ncols=1 + len(lines) // 30,
+    )
     style.title(fig, "Learning curves", subtitle)
     return style.save(fig, out, name, formats)
 
@@ -179,5 +222,4 @@ def stop_marker(ax, run: RunFolder, x: np.ndarray, y: np.ndarray, color, label: 
     """Where a run that did not complete stopped: a cross at its last finite value."""
     ok = np.isfinite(y)
     if run.status != "completed" and ok.any():
-        ax.plot(x[ok][-1], y[ok][-1], marker="X", ms=10, color=color, mec=style.FAILED_COLOR, ls="none",
-                label=label)
+        ax.plot(x[ok][-1], y[ok][-1], marker="X", ms=10, color=color, mec=style.FAILED_COLOR, ls="none", label=label)

@@ -10,13 +10,14 @@ titles say so. Nothing is downloaded: a dataset that is no longer on disk skips 
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, cast
 
 import numpy as np
 from omegaconf import OmegaConf
 
 from gdrun.plots import style
-from gdrun.plots.runfolder import RunFolder
+from gdrun.rundir.layout import EPOCHS
+from gdrun.rundir.reader import RunFolder
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +34,11 @@ MAX_ANNOTATED = 20
 
 @dataclass
 class Predictions:
-    x: np.ndarray           # (n, ...) the inputs, images as (n, channels, height, width)
-    true: np.ndarray        # (n,) class indices
-    predicted: np.ndarray   # (n,)
+    x: np.ndarray  # (n, ...) the inputs, images as (n, channels, height, width)
+    true: np.ndarray  # (n,) class indices
+    predicted: np.ndarray  # (n,)
     classes: List[str]
-    split: str              # "validation" or "training"
+    split: str  # "validation" or "training"
 
     @property
     def accuracy(self) -> float:
@@ -47,30 +48,31 @@ class Predictions:
 def predictions(run: RunFolder) -> Optional[Predictions]:
     """The final model's classes on the validation set (else the training set); None for regression."""
     cfg = run.config
-    if cfg is None or not (run.path / "model.pt").exists():
+    if cfg is None or not run.paths.model.exists():
         return None
-    epochs = run.columns("epochs.csv")
+    epochs = run.columns(EPOCHS)
     if epochs is None or np.isnan(epochs["train_accuracy"][0]):
         return None  # regression: nothing to confuse
     import torch
 
-    from gdrun.build import build_data, build_model
-    from gdrun.train import predict
+    from gdrun.training.build import build_data, build_saved_model, model_args
+    from gdrun.training.epoch import predict
+    from gdrun.training.parts import threshold
 
-    data_cfg = OmegaConf.to_container(cfg.data, resolve=True)
+    data_cfg = cast(Dict[str, Any], OmegaConf.to_container(cfg.data, resolve=True))  # cfg.data is a mapping
     if data_cfg.get("root") is not None and run.launch_dir is not None:
         data_cfg["root"] = str(run.launch_dir / Path(data_cfg["root"]).expanduser())  # relative to where gdrun ran
     if "download" in data_cfg:
         data_cfg["download"] = False
     data = build_data(OmegaConf.create(data_cfg), cfg.seed, torch.device("cpu"))
     split, name = (data.val, "validation") if data.val is not None else (data, "training")
-    model = build_model(cfg.model, data, cfg.loss.output)
-    model.load_state_dict(torch.load(run.path / "model.pt", map_location="cpu", weights_only=True))
-    model.eval()
-    threshold = 0.5 if cfg.loss.output == "sigmoid" else 0.0  # as the run decided class 1
+    state = torch.load(run.paths.model, map_location="cpu", weights_only=True)
+    model = build_saved_model(cfg.model, run.model_args or model_args(data, cfg.loss.output), state)
+    cut = threshold(cfg.loss.output)  # as the run decided class 1
     with torch.no_grad():
-        predicted = torch.cat([predict(model(split.x[i:i + CHUNK]), split.task, threshold).reshape(-1)
-                               for i in range(0, len(split), CHUNK)])
+        predicted = torch.cat(
+            [predict(model(split.x[i : i + CHUNK]), split.task, cut).reshape(-1) for i in range(0, len(split), CHUNK)]
+        )
     classes = data.classes or ["0", "1"]
     return Predictions(split.x.numpy(), split.y.reshape(-1).long().numpy(), predicted.long().numpy(), classes, name)
 
@@ -84,9 +86,9 @@ def draw_predictions(run: RunFolder, out: Path, formats: Sequence[str]) -> List[
         return []
     if pred is None:
         return []
-    written = draw_confusion(pred, run.describe(), out, formats)
+    written = draw_confusion(pred, run.title(), out, formats)
     if pred.x.ndim == 4:
-        written += draw_images(pred, run.describe(), out, formats)
+        written += draw_images(pred, run.title(), out, formats)
     return written
 
 
@@ -97,23 +99,38 @@ def draw_confusion(pred: Predictions, subtitle: str, out: Path, formats: Sequenc
     share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     size = min(4 + 0.5 * k, 10)
     longest = max(map(len, pred.classes))
-    fig = style.figure(size + 1.6, size, margins={"left": 0.7 + 0.07 * longest, "bottom": 0.6 + 0.05 * longest,
-                                                 "right": 0.2})
+    fig = style.figure(
+        size + 1.6, size, margins={"left": 0.7 + 0.07 * longest, "bottom": 0.6 + 0.05 * longest, "right": 0.2}
+    )
     ax = fig.add_subplot()
     image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
     fig.colorbar(image, ax=ax, shrink=0.8).set_label("share of the true class")
     if k <= MAX_ANNOTATED:
         for (i, j), n in np.ndenumerate(counts):
             if n:
-                ax.text(j, i, str(n), ha="center", va="center", fontsize="small",
-                        color="white" if share[i, j] > 0.6 else "black")
-    ax.set_xticks(range(k), pred.classes, rotation=45 if max(map(len, pred.classes)) > 2 else 0, ha="right"
-                  if max(map(len, pred.classes)) > 2 else "center")
+                ax.text(
+                    j,
+                    i,
+                    str(n),
+                    ha="center",
+                    va="center",
+                    fontsize="small",
+                    color="white" if share[i, j] > 0.6 else "black",
+                )
+    ax.set_xticks(
+        range(k),
+        pred.classes,
+        rotation=45 if max(map(len, pred.classes)) > 2 else 0,
+        ha="right" if max(map(len, pred.classes)) > 2 else "center",
+    )
     ax.set_yticks(range(k), pred.classes)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
-    style.title(fig, f"Confusion matrix on the {pred.split} set ({len(pred.true)} samples, "
-                     f"accuracy {100 * pred.accuracy:.1f}%)", subtitle)
+    style.title(
+        fig,
+        f"Confusion matrix on the {pred.split} set ({len(pred.true)} samples, accuracy {100 * pred.accuracy:.1f}%)",
+        subtitle,
+    )
     return style.save(fig, out, "confusion", formats)
 
 
@@ -128,7 +145,7 @@ def draw_images(pred: Predictions, subtitle: str, out: Path, formats: Sequence[s
 
     wrong = np.flatnonzero(pred.true != pred.predicted)
     right = np.flatnonzero(pred.true == pred.predicted)
-    shown = np.r_[wrong, right][:GRID_ROWS * GRID_COLUMNS]
+    shown = np.r_[wrong, right][: GRID_ROWS * GRID_COLUMNS]
     width, height = 1.5 * GRID_COLUMNS, 1.75 * GRID_ROWS + 0.8
     fig = style.figure(width, height, margins={})
     # Data coordinates are inches from the grid's lower left corner.
@@ -144,17 +161,30 @@ def draw_images(pred: Predictions, subtitle: str, out: Path, formats: Sequence[s
         left = column * cell_w * (1 + GRID_GAPS[0]) + (cell_w - side) / 2
         top = area_h - row * cell_h * (1 + GRID_GAPS[1]) - (cell_h - side) / 2
         image = pred.x[i]
-        ax.imshow(image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0), cmap="gray_r",
-                  extent=(left, left + side, top - side, top))
+        ax.imshow(
+            image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0),
+            cmap="gray_r",
+            extent=(left, left + side, top - side, top),
+        )
         frames.append(Rectangle((left, top - side), side, side))
         ok = pred.true[i] == pred.predicted[i]
-        ax.annotate(f"pred {pred.classes[pred.predicted[i]]}\ntrue {pred.classes[pred.true[i]]}",
-                    (left + side / 2, top), xytext=(0, 6), textcoords="offset points", ha="center", va="baseline",
-                    fontsize=8, color="tab:green" if ok else "tab:red")
+        ax.annotate(
+            f"pred {pred.classes[pred.predicted[i]]}\ntrue {pred.classes[pred.true[i]]}",
+            (left + side / 2, top),
+            xytext=(0, 6),
+            textcoords="offset points",
+            ha="center",
+            va="baseline",
+            fontsize=8,
+            color="tab:green" if ok else "tab:red",
+        )
     ax.add_collection(PatchCollection(frames, facecolor="none", edgecolor="black", linewidth=0.8))
     ax.set_xlim(0, area_w)
     ax.set_ylim(0, area_h)
     ax.set_axis_off()
-    style.title(fig, f"{pred.split.capitalize()} images, misclassified first (red): {len(wrong)} of "
-                     f"{len(pred.true)} wrong", subtitle)
+    style.title(
+        fig,
+        f"{pred.split.capitalize()} images, misclassified first (red): {len(wrong)} of {len(pred.true)} wrong",
+        subtitle,
+    )
     return style.save(fig, out, "images", formats)

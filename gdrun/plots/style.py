@@ -7,7 +7,7 @@ is freed as soon as it goes out of scope.
 
 import math
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -43,9 +43,14 @@ def figure(width: float, height: float, margins: Optional[Dict[str, float]] = No
         return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
     inches = {"left": 0.9, "right": 0.3, "top": 0.8, "bottom": 0.6, **margins}
     fig = Figure(figsize=(width, height), dpi=DPI)
-    fig.subplots_adjust(left=inches["left"] / width, right=1 - inches["right"] / width,
-                        top=1 - inches["top"] / height, bottom=inches["bottom"] / height,
-                        wspace=inches.get("wspace"), hspace=inches.get("hspace"))
+    fig.subplots_adjust(
+        left=inches["left"] / width,
+        right=1 - inches["right"] / width,
+        top=1 - inches["top"] / height,
+        bottom=inches["bottom"] / height,
+        wspace=inches.get("wspace"),
+        hspace=inches.get("hspace"),
+    )
     return fig
 
 
@@ -59,7 +64,7 @@ def save(fig: Figure, folder: Path, name: str, formats: Sequence[str]) -> List[P
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{name}.{fmt}" for fmt in formats]
     for path in paths:
-        options = {"pil_kwargs": {"compress_level": PNG_COMPRESSION}} if path.suffix == ".png" else {}
+        options: Dict[str, Any] = {"pil_kwargs": {"compress_level": PNG_COMPRESSION}} if path.suffix == ".png" else {}
         fig.savefig(path, **options)
     return paths
 
@@ -97,7 +102,7 @@ class PowerOfTenLabels(LogFormatterSciNotation):
         label = super().__call__(x, pos)
         if not label.startswith(r"$\mathdefault{") or not label.endswith("}$"):
             return label
-        body = label[len(r"$\mathdefault{"):-2].replace(r"\times", "×")
+        body = label[len(r"$\mathdefault{") : -2].replace(r"\times", "×")
         mantissa, caret, exponent = body.partition("^{")
         exponent = exponent.removesuffix("}")
         if not caret:

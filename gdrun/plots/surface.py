@@ -15,12 +15,13 @@ import numpy as np
 from omegaconf import DictConfig
 
 from gdrun.plots import style
-from gdrun.plots.runfolder import RunFolder
+from gdrun.rundir.layout import DATA, PARAMS
+from gdrun.rundir.reader import RunFolder
 
 # Model outputs a surface can be drawn for: what turns w·x + b into the loss's input.
 OUTPUTS = {"identity": lambda z: z, "sigmoid": lambda z: z.sigmoid()}
-GRID = 101      # points per axis of the contour map (odd: 0 is on the grid)
-GRID_3D = 41    # of the 3-D view, where more points only slow the drawing
+GRID = 101  # points per axis of the contour map (odd: 0 is on the grid)
+GRID_3D = 41  # of the 3-D view, where more points only slow the drawing
 # Grid points x data points evaluated at once: bounds the memory of one chunk (~8 MB in float32).
 CHUNK = 2_000_000
 # The default range is +-(this much more than the path's largest |value|), rounded up.
@@ -33,23 +34,27 @@ NEAR_START = 10
 class Problem:
     """What the surface needs: the training points, the loss, the parameter names and the path."""
 
-    x: np.ndarray          # (n,) training inputs
-    y: np.ndarray          # (n,) training targets
-    loss: DictConfig       # the run's loss config (its _target_, name and output)
-    names: List[str]       # ["w"] or ["w", "b"]
-    path: np.ndarray       # (steps + 1, len(names)): the parameters before training and after each step
+    x: np.ndarray  # (n,) training inputs
+    y: np.ndarray  # (n,) training targets
+    loss: DictConfig  # the run's loss config (its _target_, name and output)
+    names: List[str]  # ["w"] or ["w", "b"]
+    path: np.ndarray  # (steps + 1, len(names)): the parameters before training and after each step
 
     def same_surface(self, other: "Problem") -> bool:
         """True when two runs' paths can share one picture: same points, loss and parameters."""
-        return (self.names == other.names and self.loss.name == other.loss.name
-                and self.loss.output == other.loss.output
-                and self.x.shape == other.x.shape and np.array_equal(self.x, other.x)
-                and np.array_equal(self.y, other.y))
+        return (
+            self.names == other.names
+            and self.loss.name == other.loss.name
+            and self.loss.output == other.loss.output
+            and self.x.shape == other.x.shape
+            and np.array_equal(self.x, other.x)
+            and np.array_equal(self.y, other.y)
+        )
 
 
 def problem(run: RunFolder) -> Optional[Problem]:
     """The run's surface problem, or None when it has no surface to draw (more than two parameters, ...)."""
-    params, points, cfg = run.columns("params.csv"), run.columns("data.csv"), run.config
+    params, points, cfg = run.columns(PARAMS), run.columns(DATA), run.config
     if params is None or points is None or cfg is None:
         return None
     names = [k for k in params if k not in ("step", "epoch")]
@@ -58,15 +63,20 @@ def problem(run: RunFolder) -> Optional[Problem]:
     if cfg.loss.output not in OUTPUTS:
         return None
     train = points["split"] == "train"
-    return Problem(x=points["x1"][train].astype(np.float32), y=points["y1"][train].astype(np.float32),
-                   loss=cfg.loss, names=names, path=np.column_stack([params[n] for n in names]))
+    return Problem(
+        x=points["x1"][train].astype(np.float32),
+        y=points["y1"][train].astype(np.float32),
+        loss=cfg.loss,
+        names=names,
+        path=np.column_stack([params[n] for n in names]),
+    )
 
 
 def cost_function(problem: Problem) -> Callable[..., np.ndarray]:
     """cost(w[, b]) on arrays of any (equal) shape: the run's loss over all training points, vectorised."""
     import torch
 
-    from gdrun.build import call
+    from gdrun.training.build import call
 
     loss = call(problem.loss, "loss", reduction="none")
     out = OUTPUTS[problem.loss.output]
@@ -79,7 +89,7 @@ def cost_function(problem: Problem) -> Callable[..., np.ndarray]:
         b_flat = torch.zeros_like(w_flat) if b is None else torch.as_tensor(np.ravel(b), dtype=torch.float32)
         parts = []
         for start in range(0, len(w_flat), chunk):
-            wc, bc = w_flat[start:start + chunk, None], b_flat[start:start + chunk, None]
+            wc, bc = w_flat[start : start + chunk, None], b_flat[start : start + chunk, None]
             prediction = out(wc * x + bc)  # (grid points, n)
             parts.append(loss(prediction, y.expand_as(prediction)).mean(dim=1))
         return torch.cat(parts).double().numpy().reshape(np.shape(w))
@@ -96,8 +106,7 @@ def ranges(paths: List[np.ndarray], surface_range: Optional[Sequence[float]]) ->
     else:
         stacked = np.concatenate(paths)
         stacked = stacked[np.isfinite(stacked).all(axis=1)]
-        half = [style.nice_ceiling(MARGIN * np.abs(stacked[:, i]).max()) if len(stacked) else 1.0
-                for i in range(width)]
+        half = [style.nice_ceiling(MARGIN * np.abs(stacked[:, i]).max()) if len(stacked) else 1.0 for i in range(width)]
     return [(-float(h), float(h)) for h in half]
 
 
@@ -146,8 +155,9 @@ def draw_contour(ax, fig, cost: Callable, box: List[Tuple[float, float]], walks:
     c = cost(w, b)
     lv, norm = levels(c)
     cmap = style.SEQUENCE if len(walks) == 1 else style.BACKDROP  # several coloured paths: a grey surface
-    filled = ax.contourf(w, b, np.clip(c, lv[0], lv[-1]), levels=lv, norm=norm, cmap=cmap,
-                         alpha=1 if len(walks) == 1 else 0.6)
+    filled = ax.contourf(
+        w, b, np.clip(c, lv[0], lv[-1]), levels=lv, norm=norm, cmap=cmap, alpha=1 if len(walks) == 1 else 0.6
+    )
     ax.contour(w, b, c, levels=lv[::3], colors="white", linewidths=0.4, alpha=0.5)
     log_scale = isinstance(norm, LogNorm)
     bar = fig.colorbar(filled, ax=ax, shrink=0.9, ticks=LogLocator() if log_scale else None)
@@ -157,15 +167,39 @@ def draw_contour(ax, fig, cost: Callable, box: List[Tuple[float, float]], walks:
     for walk in walks:
         p = walk.path
         few = len(p) <= 200
-        ax.plot(p[:, 0], p[:, 1], color=walk.color, ls=walk.linestyle, lw=1.3, marker="." if few else None, ms=4,
-                label=walk.label)
+        ax.plot(
+            p[:, 0],
+            p[:, 1],
+            color=walk.color,
+            ls=walk.linestyle,
+            lw=1.3,
+            marker="." if few else None,
+            ms=4,
+            label=walk.label,
+        )
         ax.plot(*p[0], marker="o", ms=9, mfc=style.START_COLOR, mec="black", ls="none")
         ax.plot(*last_finite(p), marker="*", ms=15, mfc=walk.color, mec="black", ls="none")
     start, end = walks[0].path[0], last_finite(walks[0].path)
-    ax.plot([], [], marker="o", ms=8, mfc=style.START_COLOR, mec="black", ls="none",
-            label=f"start  w={start[0]:.3g}, b={start[1]:.3g}")
-    ax.plot([], [], marker="*", ms=12, mfc=walks[0].color, mec="black", ls="none",
-            label=f"end  w={end[0]:.3g}, b={end[1]:.3g}" if len(walks) == 1 else "end of each path")
+    ax.plot(
+        [],
+        [],
+        marker="o",
+        ms=8,
+        mfc=style.START_COLOR,
+        mec="black",
+        ls="none",
+        label=f"start  w={start[0]:.3g}, b={start[1]:.3g}",
+    )
+    ax.plot(
+        [],
+        [],
+        marker="*",
+        ms=12,
+        mfc=walks[0].color,
+        mec="black",
+        ls="none",
+        label=f"end  w={end[0]:.3g}, b={end[1]:.3g}" if len(walks) == 1 else "end of each path",
+    )
     ax.set_xlim(*box[0])
     ax.set_ylim(*box[1])
     ax.set_xlabel("w (slope)")
@@ -180,14 +214,13 @@ def draw_3d(ax, cost: Callable, box: List[Tuple[float, float]], walk: Walk) -> N
     ax.computed_zorder = False  # draw the path over the surface, not hidden behind it
     ax.plot_surface(w, b, c, cmap=style.SEQUENCE, linewidth=0, alpha=0.85, antialiased=False, zorder=1)
     p = walk.path[np.isfinite(walk.path).all(axis=1)]
-    inside = ((p[:, 0] >= box[0][0]) & (p[:, 0] <= box[0][1]) & (p[:, 1] >= box[1][0]) & (p[:, 1] <= box[1][1]))
+    inside = (p[:, 0] >= box[0][0]) & (p[:, 0] <= box[0][1]) & (p[:, 1] >= box[1][0]) & (p[:, 1] <= box[1][1])
     p = p[inside]
     if len(p):
         z = cost(p[:, 0], p[:, 1])
         ax.plot(p[:, 0], p[:, 1], z, color=walk.color, lw=2, zorder=2)
         ax.scatter(*p[0], z[0], color=style.START_COLOR, edgecolor="black", s=60, depthshade=False, zorder=3)
-        ax.scatter(*p[-1], z[-1], color=walk.color, marker="*", edgecolor="black", s=160, depthshade=False,
-                   zorder=3)
+        ax.scatter(*p[-1], z[-1], color=walk.color, marker="*", edgecolor="black", s=160, depthshade=False, zorder=3)
     ax.set_xlabel("w (slope)")
     ax.set_ylabel("b (bias)")
     ax.set_zlabel("cost", labelpad=10)
@@ -202,12 +235,36 @@ def draw_curve(ax, cost: Callable, box: List[Tuple[float, float]], walks: List[W
     for walk in walks:
         p = walk.path[:, 0][np.isfinite(walk.path[:, 0])]
         z = cost(p)
-        ax.plot(p, z, color=walk.color, ls=walk.linestyle, marker="o" if len(p) <= 60 else None, ms=4, lw=1,
-                label=walk.label)
-        ax.plot(p[0], z[0], marker="o", ms=10, mfc=style.START_COLOR, mec="black", ls="none",
-                label=f"start  w={p[0]:.3g}" if len(walks) == 1 else None)
-        ax.plot(p[-1], z[-1], marker="*", ms=15, mfc=walk.color, mec="black", ls="none",
-                label=f"end  w={p[-1]:.3g}" if len(walks) == 1 else None)
+        ax.plot(
+            p,
+            z,
+            color=walk.color,
+            ls=walk.linestyle,
+            marker="o" if len(p) <= 60 else None,
+            ms=4,
+            lw=1,
+            label=walk.label,
+        )
+        ax.plot(
+            p[0],
+            z[0],
+            marker="o",
+            ms=10,
+            mfc=style.START_COLOR,
+            mec="black",
+            ls="none",
+            label=f"start  w={p[0]:.3g}" if len(walks) == 1 else None,
+        )
+        ax.plot(
+            p[-1],
+            z[-1],
+            marker="*",
+            ms=15,
+            mfc=walk.color,
+            mec="black",
+            ls="none",
+            label=f"end  w={p[-1]:.3g}" if len(walks) == 1 else None,
+        )
     ax.set_xlim(*box[0])
     ax.set_xlabel("w (slope)")
     ax.set_ylabel("cost over the training set")  # linear, the parabola of the labs
@@ -220,42 +277,49 @@ def last_finite(path: np.ndarray) -> np.ndarray:
     return path[ok][-1] if ok.any() else path[0]
 
 
-def draw_surface(run: RunFolder, out: Path, formats: Sequence[str],
-                 surface_range: Optional[Sequence[float]] = None) -> List[Path]:
+def draw_surface(
+    run: RunFolder, out: Path, formats: Sequence[str], surface_range: Optional[Sequence[float]] = None
+) -> List[Path]:
     """loss_surface.png: contour map with the path and a 3-D view (w, b), or the cost curve (w only)."""
     prob = problem(run)
     if prob is None:
         return []
     cost = cost_function(prob)
-    box = ranges(framed([(prob.path, run.status)]),
-                 surface_range or (run.config.get("surface_range") if run.config else None))
+    box = ranges(
+        framed([(prob.path, run.status)]), surface_range or (run.config.get("surface_range") if run.config else None)
+    )
     steps = len(prob.path) - 1
     ending = "" if run.status == "completed" else f", {run.status}"
     walk = Walk(prob.path, f"path of gradient descent ({steps} steps{ending})", style.END_COLOR)
     if prob.names == ["w"]:
         fig = style.figure(8, 5, margins={})
         draw_curve(fig.add_subplot(), cost, box, [walk])
-        style.title(fig, "Cost against the slope w, with the values w took", run.describe())
+        style.title(fig, "Cost against the slope w, with the values w took", run.title())
     else:
         fig = style.figure(13, 5.8, margins={"right": 0.4, "wspace": 0.02})
         draw_contour(fig.add_subplot(1, 2, 1), fig, cost, box, [walk])
         draw_3d(fig.add_subplot(1, 2, 2, projection="3d"), cost, box, walk)
-        style.title(fig, "Loss surface over (w, b) with the path gradient descent took", run.describe())
+        style.title(fig, "Loss surface over (w, b) with the path gradient descent took", run.title())
     return style.save(fig, out, "loss_surface", formats)
 
 
-def draw_paths(runs: List[Tuple[RunFolder, str, object, str]], out: Path, subtitle: str, formats: Sequence[str],
-               surface_range: Optional[Sequence[float]] = None) -> List[Path]:
+def draw_paths(
+    runs: List[Tuple[RunFolder, str, object, str]],
+    out: Path,
+    subtitle: str,
+    formats: Sequence[str],
+    surface_range: Optional[Sequence[float]] = None,
+) -> List[Path]:
     """paths.png: several runs' paths on one loss surface (a sweep of learning rates, BGD against SGD).
 
     `runs` are (run, label, colour, line style). Drawn only when the runs' paths lie on the same
     surface: the same points, loss and parameters.
     """
-    drawn = [(problem(run), run, label, color, dashes) for run, label, color, dashes in runs]
+    found = [(problem(run), run, label, color, dashes) for run, label, color, dashes in runs]
     # Runs that stopped before writing a path get a legend entry; a completed run without one
     # (more than two parameters) means there is no common surface to draw.
-    pathless = [(run, label, color) for p, run, label, color, _ in drawn if p is None]
-    drawn = [d for d in drawn if d[0] is not None]
+    pathless = [(run, label, color) for p, run, label, color, _ in found if p is None]
+    drawn = [(p, run, label, color, dashes) for p, run, label, color, dashes in found if p is not None]
     if len(drawn) < 2 or any(run.status == "completed" for run, _, _ in pathless):
         return []
     first = drawn[0][0]
@@ -263,8 +327,10 @@ def draw_paths(runs: List[Tuple[RunFolder, str, object, str]], out: Path, subtit
         return []
     cost = cost_function(first)
     box = ranges(framed([(d[0].path, d[1].status) for d in drawn]), surface_range)
-    walks = [Walk(p.path, label if run.status == "completed" else f"{label} ({run.status})", color, dashes)
-             for p, run, label, color, dashes in drawn]
+    walks = [
+        Walk(p.path, label if run.status == "completed" else f"{label} ({run.status})", color, dashes)
+        for p, run, label, color, dashes in drawn
+    ]
     fig = style.figure(9, 6.5) if first.names == ["w", "b"] else style.figure(9, 5.5)
     ax = fig.add_subplot()
     if first.names == ["w"]:

@@ -1,0 +1,1 @@
+"""The console entry points, one module per command; nothing in gdrun imports them."""

@@ -1,0 +1,135 @@
+"""`gdrun-labs`: run the course labs' presets and compare each with its notebook's own code.
+
+  gdrun-labs                         every lab
+  gdrun-labs slope shallow_net       the ones named
+  gdrun-labs --data-root ~/data      MNIST from ~/data/MNIST/raw/ (skipped when not found)
+
+The table is printed and written to OUT/labs.md and OUT/labs.csv; lab NAME's run folder is
+OUT/NAME/. How each lab is judged: gdrun.labs.compare.
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Dict, Optional, Sequence
+
+import torch
+
+from gdrun.labs.compare import (
+    DEFAULT_OUT,
+    LABS,
+    References,
+    Row,
+    compare_synthetic,
+    print_table,
+    run_lab,
+    run_mnist,
+    summary_line,
+    write_csv,
+    write_markdown,
+)
+
+
+def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="gdrun-labs", description="Run the course labs and compare each with its notebook's own code."
+    )
+    parser.add_argument("labs", nargs="*", metavar="LAB", help=f"labs to run (default: all): {', '.join(LABS)}")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        help="folder for labs.md, labs.csv and one run folder per lab (default: outputs/labs)",
+    )
+    parser.add_argument(
+        "--data-root",
+        type=Path,
+        default=Path("data"),
+        help="where MNIST/raw/ is looked for (default: ./data); MNIST is skipped when absent",
+    )
+    parser.add_argument("--plots", action="store_true", help="draw each run's pictures into its plots/ folder")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        choices=(1, 2),
+        default=2,
+        help="2 (default): compute the notebooks' numbers in a second process while gdrun runs; 1: one process",
+    )
+    args = parser.parse_args(argv)
+    unknown = [name for name in args.labs if name not in LABS]
+    if unknown:
+        parser.error(f"unknown lab {', '.join(unknown)}; the labs are {', '.join(LABS)}")
+    return args
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Console entry point: run the labs, compare, print and write the table; 1 when one differs."""
+    args = parse_args(argv)
+    started = time.perf_counter()
+    torch.set_num_threads(1)  # the labs' tensors are tiny: one thread is fastest (the presets say so too)
+    names = args.labs or list(LABS)
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    data_root = args.data_root.expanduser().resolve()
+    synthetic = [n for n in names if LABS[n].synthetic]
+    references = References(synthetic, parallel=args.jobs > 1 and len(synthetic) > 1)
+    rows: Dict[str, Row] = {}
+    waiting: Dict[str, float] = {}  # labs gdrun has run, in order, awaiting their reference: gdrun's seconds
+
+    def compare_waiting(block: bool) -> None:
+        """Compare the runs whose reference is ready (all of them when `block`), in order."""
+        for name in list(waiting):
+            if not block and not references.ready(name):
+                return
+            ref, ref_seconds = references.get(name)
+            rows[name] = compare_synthetic(LABS[name], out / name, ref, waiting.pop(name), ref_seconds)
+            report(rows[name])
+
+    try:
+        for name in names:
+            lab = LABS[name]
+            try:
+                if lab.synthetic:
+                    tick = time.perf_counter()
+                    run_lab(name, out / name, [f"plots={args.plots}"])
+                    waiting[name] = time.perf_counter() - tick
+                else:
+                    rows[name] = run_mnist(lab, out, data_root, args.plots)
+                    report(rows[name])
+            except Exception as error:  # noqa: BLE001 - one broken lab must not hide the others' results
+                rows[name] = Row(
+                    name,
+                    lab.source,
+                    "",
+                    "",
+                    f"FAILED: {type(error).__name__}: {error}",
+                    "differs",
+                    folder=str(out / name),
+                )
+                report(rows[name])
+            compare_waiting(block=False)
+        compare_waiting(block=True)
+    finally:
+        references.close()
+    table = [rows[name] for name in names]
+    line = summary_line(table, time.perf_counter() - started)
+    write_markdown(out / "labs.md", table, line)
+    write_csv(out / "labs.csv", table)
+    print_table(table, line)
+    print(f"table: {out / 'labs.md'}, {out / 'labs.csv'}")
+    return 0 if all(r.status != "differs" for r in table) else 1
+
+
+def report(row: Row) -> None:
+    """One line per lab as it is judged."""
+    timing = (
+        ""
+        if row.gdrun_seconds is None
+        else f"  [gdrun {row.gdrun_seconds:.1f} s, notebook {row.notebook_seconds or 0:.1f} s]"
+    )
+    print(f"{row.lab:<20} {row.agreement}{timing}", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

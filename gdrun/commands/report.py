@@ -1,0 +1,108 @@
+"""The `gdrun-report` command: redraw the pictures of run and sweep folders from their files, without training.
+
+  gdrun-report outputs/2026-01-01/12-00-00-000000          a run's plots/
+  gdrun-report outputs/multirun/2026-01-01/12-00-00-000000 a sweep: summary.csv, its pictures, each job's
+  gdrun-report --compare RUN_A RUN_B --out bgd_vs_sgd       several runs overlaid (lab 004: BGD against SGD)
+
+matplotlib and torch are imported only once there is something to draw: `--help` answers at once.
+"""
+
+import argparse
+import functools
+import logging
+import sys
+from pathlib import Path
+from typing import Callable, List, Optional, Sequence
+
+from gdrun.rundir.layout import is_run_folder as is_run
+from gdrun.rundir.layout import sweep_jobs
+
+log = logging.getLogger("gdrun.report")
+
+
+def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="gdrun-report",
+        description="Redraw the pictures of gdrun run folders and sweep folders from the files they hold "
+        "(no training): a run's plots/, a sweep's summary.csv and pictures at its root.",
+    )
+    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="run folders and/or sweep folders")
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="instead of redrawing each folder, overlay all the runs given (a sweep counts as "
+        "its jobs) in --out: learning curves, and paths on one loss surface",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("comparison"),
+        help="where --compare writes its pictures (default: ./comparison)",
+    )
+    parser.add_argument(
+        "--format",
+        dest="formats",
+        action="append",
+        choices=("png", "svg", "pdf"),
+        help="file format, repeatable (default: png)",
+    )
+    parser.add_argument(
+        "--surface-range",
+        type=float,
+        nargs="+",
+        metavar=("W", "B"),
+        help="loss surface over w in +-W and b in +-B (default: the run's surface_range, else just around the path)",
+    )
+    parser.add_argument("--no-jobs", action="store_true", help="for a sweep, redraw only its root, not each job")
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Console entry point; returns the exit status (0 all drawn, 1 some drawing failed, 2 bad paths)."""
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="gdrun-report: %(message)s")
+    formats = tuple(args.formats or ("png",))
+    unknown = [p for p in args.paths if not is_run(p) and not sweep_jobs(p)]
+    if unknown:
+        for path in unknown:
+            print(
+                f"gdrun-report: error: {path} is neither a run folder (with summary.json, iterations.csv "
+                f"or epochs.csv) nor a sweep folder (with numbered job folders)",
+                file=sys.stderr,
+            )
+        return 2
+
+    from gdrun.plots import draw_comparison, draw_run
+    from gdrun.sweeps import summarize
+
+    if args.compare:
+        runs = [folder for path in args.paths for folder in ([path] if is_run(path) else sweep_jobs(path))]
+        return attempt(
+            f"the comparison in {args.out}", lambda: draw_comparison(runs, args.out, formats, args.surface_range)
+        )
+    failures = 0
+    for path in args.paths:
+        jobs = [] if is_run(path) else sweep_jobs(path)
+        if jobs:
+            failures += attempt(
+                f"the sweep {path}", functools.partial(summarize, path, True, formats, args.surface_range)
+            )
+        for folder in [path] if is_run(path) else [] if args.no_jobs else jobs:
+            failures += attempt(f"the run {folder}", functools.partial(draw_run, folder, formats, args.surface_range))
+    return 1 if failures else 0
+
+
+def attempt(what: str, draw: Callable[[], List[Path]]) -> int:
+    """Draw one thing and list the files written; on failure say why and go on with the rest (returns 1)."""
+    try:
+        written = draw()
+    except Exception as error:  # one bad folder must not stop the others
+        log.error("could not draw %s: %s: %s", what, type(error).__name__, error)
+        log.debug("traceback", exc_info=True)
+        return 1
+    print(f"{what}: " + (", ".join(p.name for p in written) if written else "nothing to draw"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

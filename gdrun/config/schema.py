@@ -1,0 +1,377 @@
+"""Typed schemas for every config group, registered in Hydra's ConfigStore.
+
+Each YAML option under conf/ starts from one of these schemas (its defaults list names
+`/schema/<group>/<name>@_here_`), so a misspelled key or a wrong type fails when the
+config is composed, before torch is even imported. Keep this module free of heavy imports:
+the CLI imports it on every start.
+"""
+
+from dataclasses import Field, dataclass, field, fields
+from typing import Any, Callable, Dict, List, Optional, Set
+
+from omegaconf import MISSING
+
+# Field metadata marking a key that gdrun reads itself; every other key of a group is an
+# argument of the group's `_target_` (hydra.utils.instantiate passes it on).
+OWN = {"gdrun": True}
+
+
+def own(default: Any = MISSING, **kwargs: Any) -> Any:
+    """A key gdrun reads itself, not passed to the group's `_target_`."""
+    if "default_factory" in kwargs:
+        return field(metadata=OWN, **kwargs)
+    return field(default=default, metadata=OWN, **kwargs)
+
+
+def own_keys(schema: type) -> Set[str]:
+    """The keys of a schema that gdrun reads itself (marked with `own`), `_target_` included."""
+    marked: List[Field] = [f for f in fields(schema) if f.metadata.get("gdrun")]
+    return {"_target_", *(f.name for f in marked)}
+
+
+# group -> option name -> schema; each schema class adds itself with @option.
+SCHEMAS: Dict[str, Dict[str, type]] = {}
+
+
+def option(group: str, name: str) -> Callable[[type], type]:
+    """Register a dataclass as the schema of `group` option `name` (YAMLs extend /schema/GROUP/NAME@_here_)."""
+
+    def add(schema: type) -> type:
+        SCHEMAS.setdefault(group, {})[name] = schema
+        return schema
+
+    return add
+
+
+# ---------------------------------------------------------------- data
+@dataclass
+class DataConf:
+    """Keys every dataset has; the rest are the arguments of its `_target_`."""
+
+    _target_: str = MISSING
+    name: str = own()
+    # Visit the training set in a new random order every epoch (real data) or in order (labs).
+    shuffle: bool = own(False)
+    # Fraction of the training set held out for validation; 0 keeps the dataset's own split.
+    val_split: float = own(0.0)
+    # The usual training budget for this dataset: optim.batch_size / optim.epochs default to it.
+    batch_size: Any = own("full")
+    epochs: int = own(10)
+
+
+@dataclass
+class GridConf(DataConf):
+    """1-D inputs on a grid: arange(start, stop, step), or linspace(start, stop, num) when num is set."""
+
+    start: float = -3.0
+    stop: float = 3.0
+    step: float = 0.1
+    num: Optional[int] = None
+
+
+@option("data", "line")
+@dataclass
+class LineConf(GridConf):
+    _target_: str = "gdrun.training.datasets.synthetic.line"
+    slope: float = 1.0
+    intercept: float = -1.0
+    noise: float = 0.1
+    seed: int = 1
+
+
+@option("data", "plane")
+@dataclass
+class PlaneConf(DataConf):
+    _target_: str = "gdrun.training.datasets.synthetic.plane"
+    start: float = -1.0
+    stop: float = 1.0
+    step: float = 0.1
+    # features x outputs; Y = X @ weights + bias + noise * randn
+    weights: List[List[float]] = field(default_factory=lambda: [[1.0], [1.0]])
+    bias: List[float] = field(default_factory=lambda: [1.0])
+    noise: float = 0.1
+    seed: int = 1
+
+
+@option("data", "bumps")
+@dataclass
+class BumpsConf(GridConf):
+    """Binary labels: 1 where x lies strictly inside one of the intervals."""
+
+    _target_: str = "gdrun.training.datasets.synthetic.bumps"
+    intervals: List[List[float]] = field(default_factory=lambda: [[0.2, float("inf")]])
+
+
+@option("data", "classes")
+@dataclass
+class ClassesConf(GridConf):
+    """Multiclass labels on a 1-D grid: the class is the number of edges at or below x."""
+
+    _target_: str = "gdrun.training.datasets.synthetic.classes"
+    edges: List[float] = field(default_factory=lambda: [-1.0, 1.0])
+
+
+@option("data", "torchvision")
+@dataclass
+class TorchvisionConf(DataConf):
+    _target_: str = "gdrun.training.datasets.images.torchvision_dataset"
+    dataset: str = "MNIST"
+    root: str = "data"
+    download: bool = True
+    shuffle: bool = True
+
+
+@option("data", "digits")
+@dataclass
+class DigitsConf(DataConf):
+    _target_: str = "gdrun.training.datasets.images.digits"
+    shuffle: bool = True
+    val_split: float = 0.2
+
+
+# ---------------------------------------------------------------- model
+@dataclass
+class ModelConf:
+    """Every model's builder also receives input_shape, num_outputs and output from the data and loss."""
+
+    _target_: str = MISSING
+    name: str = own()
+    # Tasks the model makes sense for; empty means any.
+    tasks: List[str] = own(default_factory=list)
+    # Fixed initial values by state_dict name, e.g. {weight: [[-15.0]], bias: [-10.0]}.
+    init: Any = None
+
+
+@option("model", "linear")
+@dataclass
+class LinearConf(ModelConf):
+    _target_: str = "gdrun.training.models.linear"
+    bias: bool = True
+
+
+@option("model", "mlp")
+@dataclass
+class MLPConf(ModelConf):
+    _target_: str = "gdrun.training.models.mlp"
+    hidden: List[int] = field(default_factory=lambda: [16])
+    activation: str = "relu"
+    dropout: float = 0.0
+
+
+@option("model", "cnn")
+@dataclass
+class CNNConf(ModelConf):
+    _target_: str = "gdrun.training.models.cnn"
+    channels: List[int] = field(default_factory=lambda: [16, 32])
+    hidden: int = 64
+
+
+# ---------------------------------------------------------------- loss
+@option("loss", "loss")
+@dataclass
+class LossConf:
+    _target_: str = MISSING
+    name: str = own()
+    # What the model's last layer must give this loss: identity, sigmoid or log_softmax.
+    output: str = own("identity")
+    # Tasks whose targets this loss accepts.
+    tasks: List[str] = own(default_factory=list)
+
+
+# ---------------------------------------------------------------- optim
+@dataclass
+class OptimConf:
+    """The optimization settings as a user thinks of them; the rest are the algorithm's arguments."""
+
+    _target_: str = MISSING
+    name: str = own()
+    lr: float = 0.1
+    # An integer, or "full" for the whole training set per step (batch gradient descent).
+    batch_size: Any = own("${data.batch_size}")
+    epochs: int = own("${data.epochs}")  # an interpolation, resolved to an int
+    weight_decay: float = 0.0
+
+
+@option("optim", "gd")
+@dataclass
+class GDConf(OptimConf):
+    """Plain gradient descent, w <- w - lr * grad, the update the course notebooks write by hand."""
+
+    _target_: str = "gdrun.training.optim.GD"
+    name: str = "gd"
+
+
+@option("optim", "sgd")
+@dataclass
+class SGDConf(OptimConf):
+    _target_: str = "torch.optim.SGD"
+    name: str = "sgd"
+    momentum: float = 0.0
+    dampening: float = 0.0
+    nesterov: bool = False
+
+
+@option("optim", "adam")
+@dataclass
+class AdamConf(OptimConf):
+    _target_: str = "torch.optim.Adam"
+    name: str = "adam"
+    lr: float = 0.001
+    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1e-8
+    amsgrad: bool = False
+
+
+@option("optim", "adamw")
+@dataclass
+class AdamWConf(AdamConf):
+    _target_: str = "torch.optim.AdamW"
+    name: str = "adamw"
+    weight_decay: float = 0.01
+
+
+@option("optim", "rmsprop")
+@dataclass
+class RMSpropConf(OptimConf):
+    _target_: str = "torch.optim.RMSprop"
+    name: str = "rmsprop"
+    lr: float = 0.01
+    alpha: float = 0.99
+    eps: float = 1e-8
+    momentum: float = 0.0
+    centered: bool = False
+
+
+@option("optim", "adagrad")
+@dataclass
+class AdagradConf(OptimConf):
+    _target_: str = "torch.optim.Adagrad"
+    name: str = "adagrad"
+    lr: float = 0.01
+    lr_decay: float = 0.0
+    initial_accumulator_value: float = 0.0
+    eps: float = 1e-10
+
+
+# ---------------------------------------------------------------- sched
+@option("sched", "none")
+@dataclass
+class SchedConf:
+    """A learning-rate schedule stepped once per epoch; no _target_ means a constant rate."""
+
+    _target_: Optional[str] = None
+    name: str = own("none")
+
+
+@option("sched", "step")
+@dataclass
+class StepLRConf(SchedConf):
+    _target_: Optional[str] = "torch.optim.lr_scheduler.StepLR"
+    name: str = "step"
+    step_size: int = 10
+    gamma: float = 0.1
+
+
+@option("sched", "exponential")
+@dataclass
+class ExponentialLRConf(SchedConf):
+    _target_: Optional[str] = "torch.optim.lr_scheduler.ExponentialLR"
+    name: str = "exponential"
+    gamma: float = 0.95
+
+
+@option("sched", "cosine")
+@dataclass
+class CosineConf(SchedConf):
+    _target_: Optional[str] = "torch.optim.lr_scheduler.CosineAnnealingLR"
+    name: str = "cosine"
+    # Epochs of one half cosine; null means the run's optim.epochs.
+    T_max: Optional[int] = None
+    eta_min: float = 0.0
+
+
+@option("sched", "plateau")
+@dataclass
+class PlateauConf(SchedConf):
+    _target_: Optional[str] = "torch.optim.lr_scheduler.ReduceLROnPlateau"
+    name: str = "plateau"
+    mode: str = "min"
+    factor: float = 0.1
+    patience: int = 5
+    threshold: float = 1e-4
+    min_lr: float = 0.0
+
+
+# ---------------------------------------------------------------- top level
+@dataclass
+class Config:
+    seed: int = 0
+    # auto picks cuda, then mps, then cpu; or name one (cpu, cuda, cuda:1, mps).
+    device: str = "auto"
+    # Draw the pictures in plots/ after the run (from the files the run wrote).
+    plots: bool = True
+    # The loss surface's grid in plots/ (models with parameters w, b): w in +-W and b in +-B for
+    # [W, B] ([W] for both); null: symmetric about 0 and just wide enough for the path.
+    surface_range: Optional[List[float]] = None
+    # CPU threads for torch (null: one for batches of under 32,768 input numbers, torch's default
+    # otherwise). One thread is fastest for the labs' small models, and far faster when another
+    # process competes for the cores.
+    threads: Optional[int] = None
+    # torch.compile the model (backend: inductor, or eager/aot_eager to check a model compiles).
+    compile: bool = False
+    compile_backend: str = "inductor"
+    # Automatic mixed precision: forward and loss in bfloat16 under torch.autocast (CPU, or a
+    # GPU with bfloat16: compute capability 8.0 or more).
+    amp: bool = False
+    # Epochs between two snapshots of the fitted function in fit.csv (null: about 5 in a run).
+    fit_every: Optional[int] = None
+    # Epochs between two checkpoints/last.pt writes (0: only at the end).
+    checkpoint_every: int = 1
+    # Stop as diverged when a cost is NaN or infinite, or above this many times the initial
+    # training cost (null: NaN/inf only).
+    diverge_factor: Optional[float] = 1e6
+    # Do not write checkpoints/last.pt more often than this (seconds): a tiny lab runs hundreds
+    # of epochs a second, and a checkpoint per epoch would cost more than the training.
+    checkpoint_min_seconds: float = 2.0
+    # Loggers besides the CSV files, which are always written: name -> {_target_: a class built
+    # with the run folder}. The logger group sets it (logger=tensorboard, conf/logger/).
+    loggers: Dict[str, Any] = field(default_factory=dict)
+    # Each group is typed by its base schema; an option's own schema (a subclass) replaces it.
+    data: DataConf = MISSING
+    model: ModelConf = MISSING
+    loss: LossConf = MISSING
+    optim: OptimConf = MISSING
+    sched: SchedConf = MISSING
+
+
+# The base schema of each group: its `own` keys are the ones gdrun reads itself.
+BASES = {"data": DataConf, "model": ModelConf, "loss": LossConf, "optim": OptimConf, "sched": SchedConf}
+
+
+def gdrun_keys(group: str) -> Set[str]:
+    """The keys of a group's config that gdrun reads itself; the rest go to its `_target_`."""
+    return own_keys(BASES[group])
+
+
+def what_ran(cfg: Any) -> Dict[str, Any]:
+    """A run's settings in brief (summary.json's `run`): data, model, loss, optim, lr, batch_size, seed."""
+    return {
+        "data": cfg.data.name,
+        "model": cfg.model.name,
+        "loss": cfg.loss.name,
+        "optim": cfg.optim.name,
+        "lr": cfg.optim.lr,
+        "batch_size": cfg.optim.batch_size,
+        "seed": cfg.seed,
+    }
+
+
+def register() -> None:
+    """Store the top-level schema and one schema per group option under schema/<group>/<name>."""
+    from hydra.core.config_store import ConfigStore  # here: reading a run's settings needs no Hydra
+
+    cs = ConfigStore.instance()
+    cs.store(name="gdrun_schema", node=Config)
+    for group, schemas in SCHEMAS.items():
+        for name, node in schemas.items():
+            cs.store(group=f"schema/{group}", name=name, node=node)

@@ -1,1 +1,0 @@
-"""Dataset builders named by the data configs' _target_; each returns a gdrun.data.Dataset."""

@@ -1,0 +1,461 @@
+"""The course labs beside their notebooks: run a lab's preset, compute the notebook's numbers, compare.
+
+For a synthetic lab the reference is computed live, by gdrun.labs.notebooks (a plain transcription
+of the notebook's cells), and the comparison covers every recorded cost, iteration and epoch,
+the final parameters and the accuracy, with torch.testing.assert_close's float32 tolerances.
+For MNIST the reference is the accuracy the notebook reports. The command is gdrun-labs
+(gdrun.commands.labs).
+"""
+
+import csv
+import functools
+import math
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+
+from gdrun.labs import notebooks
+from gdrun.rundir.files import read_csv
+from gdrun.rundir.layout import RunPaths, is_run_folder
+
+DEFAULT_OUT = Path("outputs") / "labs"
+
+# gdrun's parameter names -> the notebooks' (the transcriptions return the notebooks' own names).
+WB = {"weight": "w", "bias": "b"}
+MODULE = {"weight": "linear.weight", "bias": "linear.bias"}
+NET = {
+    "hidden1.weight": "linear1.weight",
+    "hidden1.bias": "linear1.bias",
+    "out.weight": "linear2.weight",
+    "out.bias": "linear2.bias",
+}
+
+# The cost list each notebook plots, and how it is read from a run folder:
+#   iterations    its batch's cost at every iteration, before the update (iterations.csv);
+#   epoch_starts  the whole-set cost at the start of every epoch (epochs.csv without its last row);
+#   epoch_sums    the sum of the epoch's batch costs (iterations.csv, summed per epoch).
+NOTEBOOK_COSTS = ("iterations", "epoch_starts", "epoch_sums")
+
+# MNIST: the test accuracy of the notebook's three runs (002); their order is unseeded, so
+# gdrun agrees when it lands within a point of them.
+MNIST_RUNS = (0.8249, 0.8274, 0.8294)
+MNIST_MARGIN = 0.01
+MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+# torch.testing.assert_close's float32 defaults. Every number compared is born float32; the
+# per-epoch sums are float64 sums of float32 costs, so they are held to float32's tolerance too.
+TOLERANCE = {"rtol": 1.3e-6, "atol": 1e-5}
+
+
+@dataclass(frozen=True)
+class Lab:
+    name: str
+    source: str
+    # gdrun state_dict name -> the transcription's name for the same parameter
+    params: Dict[str, str] = field(default_factory=dict)
+    # The transcription's keyword for the run's length ("iterations" for the batch-GD labs).
+    length: str = "epochs"
+    notebook_costs: str = "iterations"
+    synthetic: bool = True
+
+    @property
+    def command(self) -> str:
+        return f"gdrun lab={self.name}"
+
+
+LABS: Dict[str, Lab] = {
+    lab.name: lab
+    for lab in (
+        Lab("slope", '001 "PyTorch Slope"', {"weight": "w"}, length="iterations"),
+        Lab("linreg_bgd", "003 batch gradient descent", WB, length="iterations"),
+        Lab("linreg_sgd", "004 stochastic gradient descent", WB, notebook_costs="epoch_starts"),
+        Lab("multilinear", '001 "Multiple Linear Regression Training"', MODULE),
+        Lab("multioutput", '001 "Multiple Output Linear Regression"', MODULE),
+        Lab("logistic_minibatch", "000 mini-batch gradient descent", WB),
+        Lab("logistic_sgd", "000 stochastic gradient descent", WB),
+        Lab("logistic_high_lr", "000 high learning rate", WB),
+        Lab("softmax_1d", '001 "Softmax in PyTorch"', {"weight": "0.weight", "bias": "0.bias"}),
+        Lab("shallow_net", '001 "Shallow neural network"', NET, notebook_costs="epoch_sums"),
+        Lab("deep_bumps", '001 "Deep neural networks"', NET, notebook_costs="epoch_sums"),
+        Lab("mnist_logistic", "002 logistic regression on MNIST", synthetic=False),
+    )
+}
+SYNTHETIC = tuple(name for name, lab in LABS.items() if lab.synthetic)
+NOTEBOOK_000 = tuple(name for name, *_ in notebooks.NOTEBOOK_000_LABS)
+
+
+# ---------------------------------------------------------------- the two sides
+def run_lab(name: str, folder: Path, overrides: Sequence[str] = ()) -> Dict:
+    """`gdrun lab=NAME OVERRIDES` into a fresh `folder`, in this process and quietly; its summary."""
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    from gdrun.config import schema
+    from gdrun.jobs import run_job
+
+    schema.register()
+    overrides = [f"lab={name}", *overrides]
+    with initialize_config_module(config_module="gdrun.conf", version_base="1.3"):
+        cfg = compose(config_name="config", overrides=overrides)
+    clear_run_folder(folder)
+    # What `gdrun` itself keeps of a job, so gdrun-report and the plots read this folder alike.
+    paths = RunPaths(folder)
+    paths.hydra.mkdir(parents=True)
+    OmegaConf.save(cfg, paths.config)
+    OmegaConf.save(OmegaConf.create(overrides), paths.overrides)
+    return run_job(cfg, folder, quiet=True)  # quiet: the run's own progress lines and table
+
+
+def clear_run_folder(folder: Path) -> None:
+    """Remove an earlier run of a lab (its metric files are appended to); refuse anything else."""
+    if not folder.exists():
+        return
+    if not is_run_folder(folder):
+        raise SystemExit(f"gdrun-labs: {folder} exists and is not a gdrun run folder; choose another --out.")
+    shutil.rmtree(folder)
+
+
+@functools.lru_cache(maxsize=1)
+def _notebook_000() -> Dict[str, Dict]:
+    """Notebook 000 run once top to bottom: the three logistic labs at their full length."""
+    return notebooks.notebook_000(lab=None)
+
+
+def reference(name: str, epochs: Optional[int] = None) -> Dict:
+    """The notebook's own numbers for lab `name`, computed now by its transcription (optionally shortened)."""
+    lab = LABS[name]
+    if epochs is None and name in NOTEBOOK_000:
+        return _notebook_000()[name]
+    kwargs = {} if epochs is None else {lab.length: epochs}
+    return getattr(notebooks, name)(**kwargs)
+
+
+def measure(folder: Path) -> Dict:
+    """A lab run's numbers, read back from its files: costs as recorded, final parameters, accuracy."""
+    paths = RunPaths(folder)
+    iterations = read_csv(paths.iterations)
+    epochs = read_csv(paths.epochs)
+    sums: Dict[int, float] = {}
+    for row in iterations:  # in order, as the notebooks' `total += loss.item()`
+        sums[int(row["epoch"])] = sums.get(int(row["epoch"]), 0.0) + row["loss"]
+    return {
+        "iteration_costs": torch.tensor([r["loss"] for r in iterations], dtype=torch.float32),
+        "epoch_costs": torch.tensor([r["train_loss"] for r in epochs], dtype=torch.float32),
+        "epoch_sums": torch.tensor(list(sums.values()), dtype=torch.float64),
+        "params": torch.load(paths.model, weights_only=True),
+        "accuracy": epochs[-1]["train_accuracy"],
+        "val_accuracy": epochs[-1]["val_accuracy"],
+    }
+
+
+# ---------------------------------------------------------------- comparison
+def expected_epoch_costs(ref: Dict) -> torch.Tensor:
+    """The reference's whole-set cost before training and after every epoch (epochs.csv's rows)."""
+    if ref["epoch_costs_kind"] == "start+final":
+        return ref["epoch_costs"]
+    return torch.cat([ref["epoch_costs"], ref["final_cost"].reshape(1)])
+
+
+def notebook_list(lab: Lab, numbers: Dict, is_reference: bool) -> torch.Tensor:
+    """The cost list the notebook itself plots, from the reference or from a run's numbers."""
+    if lab.notebook_costs == "iterations":
+        return numbers["iteration_costs"]
+    if lab.notebook_costs == "epoch_starts":
+        return numbers["epoch_costs"] if is_reference else numbers["epoch_costs"][:-1]
+    return numbers["notebook_costs"] if is_reference else numbers["epoch_sums"]
+
+
+def pairs(lab: Lab, measured: Dict, ref: Dict) -> List[Tuple[str, torch.Tensor, torch.Tensor]]:
+    """(what, gdrun's, the notebook's) for every number a lab is judged on."""
+    result = [
+        ("iteration costs", measured["iteration_costs"], ref["iteration_costs"]),
+        ("epoch costs", measured["epoch_costs"], expected_epoch_costs(ref)),
+    ]
+    if lab.notebook_costs == "epoch_sums":
+        result.append(("cost sums per epoch", measured["epoch_sums"], ref["notebook_costs"]))
+    for ours, theirs in lab.params.items():
+        expected = ref["params"][theirs]
+        result.append((theirs, measured["params"][ours].reshape(expected.shape), expected))
+    if "accuracy" in ref:
+        result.append(
+            (
+                "accuracy",
+                torch.tensor(measured["accuracy"], dtype=torch.float64),
+                torch.tensor(ref["accuracy"], dtype=torch.float64),
+            )
+        )
+    return result
+
+
+@dataclass
+class Check:
+    what: str
+    count: int
+    bit_exact: bool
+    close: bool
+    max_abs: float
+    max_rel: float
+    # The largest |difference| / (atol + rtol·|notebook's|): at most 1 is within assert_close.
+    tolerance_used: float
+
+
+def check(what: str, actual: torch.Tensor, expected: torch.Tensor) -> Check:
+    """Equal to the bit, or within assert_close's float32 tolerances, or neither."""
+    if actual.shape != expected.shape:
+        return Check(
+            f"{what} (shape {list(actual.shape)}, notebook {list(expected.shape)})",
+            expected.numel(),
+            False,
+            False,
+            math.inf,
+            math.inf,
+            math.inf,
+        )
+    try:
+        torch.testing.assert_close(actual, expected, rtol=TOLERANCE["rtol"], atol=TOLERANCE["atol"])
+        close = True
+    except AssertionError:
+        close = False
+    if expected.numel() == 0:
+        return Check(what, 0, True, True, 0.0, 0.0, 0.0)
+    diff = (actual.double() - expected.double()).abs()
+    scale = expected.double().abs()
+    return Check(
+        what,
+        expected.numel(),
+        torch.equal(actual, expected),
+        close,
+        float(diff.max()),
+        float((diff / scale.clamp_min(torch.finfo(expected.dtype).tiny)).max()),
+        float((diff / (TOLERANCE["atol"] + TOLERANCE["rtol"] * scale)).max()),
+    )
+
+
+@dataclass
+class Row:
+    """One line of the table."""
+
+    lab: str
+    source: str
+    notebook: str
+    gdrun: str
+    agreement: str
+    status: str  # match, differs, skipped
+    bit_exact: bool = False
+    max_abs_diff: Optional[float] = None
+    max_rel_diff: Optional[float] = None
+    gdrun_seconds: Optional[float] = None
+    notebook_seconds: Optional[float] = None
+    folder: str = ""
+
+
+def headline_numbers(lab: Lab, numbers: Dict, is_reference: bool) -> str:
+    """`cost 1.02 → 0.319 (2000 iterations); w 2.45, b -0.688; accuracy 100%`: the headline numbers."""
+    costs = notebook_list(lab, numbers, is_reference)
+    unit = {"iterations": "iterations", "epoch_starts": "epoch starts", "epoch_sums": "epoch sums"}
+    parts = [f"cost {float(costs[0]):.6g} → {float(costs[-1]):.6g} ({len(costs)} {unit[lab.notebook_costs]})"]
+    params = numbers["params"]
+    names = list(lab.params.values()) if is_reference else list(lab.params)
+    if sum(params[n].numel() for n in names) <= 2:
+        parts.append(", ".join(f"{theirs} {float(params[n]):.6g}" for n, theirs in zip(names, lab.params.values())))
+    else:
+        parts.append(f"{sum(params[n].numel() for n in names)} parameters")
+    if numbers.get("accuracy") is not None:
+        parts.append(f"accuracy {100 * numbers['accuracy']:.4g}%")
+    return "; ".join(parts)
+
+
+def agreement(checks: List[Check]) -> Tuple[str, str]:
+    """(the agreement in words, match/differs)."""
+    costs = sum(c.count for c in checks if "cost" in c.what)
+    others = sum(c.count for c in checks if "cost" not in c.what and c.what != "accuracy")
+    counted = f"{costs} costs, {others} parameter{'s' if others != 1 else ''}" + (
+        ", accuracy" if any(c.what == "accuracy" for c in checks) else ""
+    )
+    if all(c.bit_exact for c in checks):
+        return f"to the bit ({counted})", "match"
+    if all(c.close for c in checks):
+        worst = max(checks, key=lambda c: c.tolerance_used)
+        return (
+            f"float precision: {worst.what} at most {worst.max_abs:.1g} apart, "
+            f"{100 * worst.tolerance_used:.0f}% of assert_close's tolerance ({counted})"
+        ), "match"
+    bad = [c for c in checks if not c.close]
+    return "DIFFERS: " + "; ".join(f"{c.what} max abs diff {c.max_abs:.3g}" for c in bad), "differs"
+
+
+def compare_synthetic(lab: Lab, folder: Path, ref: Dict, gdrun_seconds: float, ref_seconds: float) -> Row:
+    measured = measure(folder)
+    checks = [check(*pair) for pair in pairs(lab, measured, ref)]
+    words, status = agreement(checks)
+    return Row(
+        lab.name,
+        lab.source,
+        headline_numbers(lab, ref, True),
+        headline_numbers(lab, measured, False),
+        words,
+        status,
+        bit_exact=all(c.bit_exact for c in checks),
+        max_abs_diff=max(c.max_abs for c in checks),
+        max_rel_diff=max(c.max_rel for c in checks),
+        gdrun_seconds=gdrun_seconds,
+        notebook_seconds=ref_seconds,
+        folder=str(folder),
+    )
+
+
+# ---------------------------------------------------------------- MNIST
+def mnist_missing(data_root: Path) -> Optional[str]:
+    """Why MNIST cannot be read offline from `data_root` (None when its four IDX files are there)."""
+    raw = data_root / "MNIST" / "raw"
+    missing = [name for name in MNIST_FILES if not (raw / name).is_file()]
+    if not missing:
+        return None
+    return f"skipped: MNIST not found under data.root ({raw} lacks {len(missing)} of its 4 IDX files)"
+
+
+def run_mnist(lab: Lab, out: Path, data_root: Path, plots: bool) -> Row:
+    notebook = "test accuracy ≈ 82.5% (its runs: " + ", ".join(f"{100 * a:.2f}%" for a in MNIST_RUNS) + ")"
+    why = mnist_missing(data_root)
+    if why is not None:
+        return Row(lab.name, lab.source, notebook, "", why, "skipped")
+    folder = out / lab.name
+    tick = time.perf_counter()
+    summary = run_lab(lab.name, folder, [f"data.root={data_root}", "data.download=false", f"plots={plots}"])
+    seconds = time.perf_counter() - tick
+    accuracy = summary["final"]["val_accuracy"]
+    lo, hi = min(MNIST_RUNS) - MNIST_MARGIN, max(MNIST_RUNS) + MNIST_MARGIN
+    ok = lo <= accuracy <= hi
+    words = (
+        f"{'within' if ok else 'OUTSIDE'} {100 * lo:.2f}-{100 * hi:.2f}% "
+        f"(a point around the notebook's runs; the shuffled order differs)"
+    )
+    cost = summary["final"]["train_loss"]
+    gdrun = f"test accuracy {100 * accuracy:.2f}%; cost {cost:.4g} ({summary['steps']} iterations)"
+    return Row(
+        lab.name,
+        lab.source,
+        notebook,
+        gdrun,
+        words,
+        "match" if ok else "differs",
+        gdrun_seconds=seconds,
+        folder=str(folder),
+    )
+
+
+# ---------------------------------------------------------------- references beside the runs
+def _timed_reference(name: str) -> Tuple[Dict, float]:
+    """In a worker: the lab's reference (only what the comparison reads) and how long it took."""
+    torch.set_num_threads(1)
+    tick = time.perf_counter()
+    ref = reference(name)
+    keep = ("iteration_costs", "epoch_costs", "epoch_costs_kind", "final_cost", "notebook_costs", "params", "accuracy")
+    return {k: v for k, v in ref.items() if k in keep}, time.perf_counter() - tick
+
+
+class References:
+    """The notebooks' numbers, computed in a second process while gdrun runs (or here, when asked)."""
+
+    def __init__(self, names: Sequence[str], parallel: bool):
+        self.pool, self.futures = None, {}
+        if parallel and names:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            # spawn, not fork: a forked torch (OpenMP) can hang in the child
+            self.pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            self.futures = {name: self.pool.submit(_timed_reference, name) for name in names}
+
+    def ready(self, name: str) -> bool:
+        return name not in self.futures or self.futures[name].done()
+
+    def get(self, name: str) -> Tuple[Dict, float]:
+        if name in self.futures:
+            return self.futures[name].result()
+        return _timed_reference(name)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+
+
+# ---------------------------------------------------------------- the table
+COLUMNS = ("lab", "notebook", "gdrun", "agreement")
+CSV_COLUMNS = (
+    "lab",
+    "source",
+    "command",
+    "status",
+    "notebook",
+    "gdrun",
+    "agreement",
+    "bit_exact",
+    "max_abs_diff",
+    "max_rel_diff",
+    "gdrun_seconds",
+    "notebook_seconds",
+    "folder",
+)
+
+
+def summary_line(rows: List[Row], seconds: float) -> str:
+    compared = [r for r in rows if r.status != "skipped"]
+    matching = [r for r in compared if r.status == "match"]
+    exact = [r for r in matching if r.bit_exact]
+    line = f"{len(matching)} of {len(compared)} labs match the notebooks ({len(exact)} to the bit)"
+    skipped = [r.lab for r in rows if r.status == "skipped"]
+    if skipped:
+        line += f"; skipped: {', '.join(skipped)}"
+    return line + f"; {seconds:.1f} s in all."
+
+
+def write_markdown(path: Path, rows: List[Row], line: str) -> None:
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    lines = [
+        "# gdrun-labs: the course labs beside their notebooks",
+        "",
+        "Each synthetic lab's reference is its notebook's own code, run now (gdrun.notebooks); "
+        "every iteration cost, epoch cost and final parameter is compared with "
+        "torch.testing.assert_close's float32 tolerances. MNIST is compared with the accuracy "
+        "the notebook reports.",
+        "",
+        "| lab | command | notebook | gdrun | agreement |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r.lab} | `{LABS[r.lab].command}` | {cell(r.notebook)} | {cell(r.gdrun)} | {cell(r.agreement)} |"
+        )
+    lines += ["", line, ""]
+    path.write_text("\n".join(lines))
+
+
+def write_csv(path: Path, rows: List[Row]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(CSV_COLUMNS)
+        for r in rows:
+            values = {**vars(r), "command": LABS[r.lab].command}
+            writer.writerow(["" if values[c] is None else values[c] for c in CSV_COLUMNS])
+
+
+def print_table(rows: List[Row], line: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    colour = {"match": "green", "differs": "red", "skipped": "yellow"}
+    table = Table(title="gdrun-labs: the course labs beside their notebooks")
+    for name in COLUMNS:
+        table.add_column(name, overflow="fold")
+    for r in rows:
+        table.add_row(r.lab, r.notebook, r.gdrun, f"[{colour[r.status]}]{r.agreement}[/]")
+    console = Console()
+    console.print(table)
+    console.print(line, highlight=False)

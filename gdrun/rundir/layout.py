@@ -1,0 +1,96 @@
+"""The run folder's layout: every file name in it, what is a run folder, and a sweep's jobs.
+
+The one module that spells these names; everything else asks it. A run folder:
+
+    summary.json  iterations.csv  epochs.csv  params.csv  data.csv  fit.csv  model.pt
+    gdrun.log  .hydra/{config,hydra,overrides}.yaml  checkpoints/{last,best}.pt  plots/
+
+A sweep folder holds numbered job folders (0/, 1/, ...), each a run folder, and at its root
+summary.csv, multirun.yaml and the sweep's pictures.
+"""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List
+
+SUMMARY = "summary.json"
+ITERATIONS = "iterations.csv"
+EPOCHS = "epochs.csv"
+PARAMS = "params.csv"
+DATA = "data.csv"
+FIT = "fit.csv"
+MODEL = "model.pt"
+LOG = "gdrun.log"
+HYDRA = ".hydra"
+CHECKPOINTS = "checkpoints"
+PLOTS = "plots"
+SWEEP_SUMMARY = "summary.csv"
+# Hydra names the job's log file after the job (conf/hydra/default.yaml: job.name gdrun).
+JOB_NAME = LOG.removesuffix(".log")
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """The paths of one run folder's files."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    summary = property(lambda self: self.root / SUMMARY)
+    iterations = property(lambda self: self.root / ITERATIONS)
+    epochs = property(lambda self: self.root / EPOCHS)
+    params = property(lambda self: self.root / PARAMS)
+    data = property(lambda self: self.root / DATA)
+    fit = property(lambda self: self.root / FIT)
+    model = property(lambda self: self.root / MODEL)
+    log = property(lambda self: self.root / LOG)
+    hydra = property(lambda self: self.root / HYDRA)
+    config = property(lambda self: self.root / HYDRA / "config.yaml")
+    hydra_config = property(lambda self: self.root / HYDRA / "hydra.yaml")
+    overrides = property(lambda self: self.root / HYDRA / "overrides.yaml")
+    checkpoints = property(lambda self: self.root / CHECKPOINTS)
+    last_checkpoint = property(lambda self: self.root / CHECKPOINTS / "last.pt")
+    best_checkpoint = property(lambda self: self.root / CHECKPOINTS / "best.pt")
+    plots = property(lambda self: self.root / PLOTS)
+
+    def holds_run(self) -> bool:
+        """True when a run has started here: its summary, Hydra's record, its log or metric rows exist."""
+        return any(p.exists() for p in (self.summary, self.hydra, self.log, self.iterations, self.epochs))
+
+
+def is_run_folder(path: Path) -> bool:
+    """A folder gdrun ran in (or is running in)."""
+    return Path(path).is_dir() and RunPaths(Path(path)).holds_run()
+
+
+def sweep_jobs(path: Path) -> List[Path]:
+    """A sweep folder's job folders (numbered sub-folders that hold a run), in job order; [] otherwise."""
+    path = Path(path)
+    if not path.is_dir():
+        return []
+    jobs = [p for p in path.iterdir() if p.is_dir() and p.name.isdigit() and is_run_folder(p)]
+    return sorted(jobs, key=lambda p: int(p.name))
+
+
+def is_sweep_folder(path: Path) -> bool:
+    return bool(sweep_jobs(path))
+
+
+def holds_runs(path: Path) -> bool:
+    """True when `path` is a run folder or a sweep folder: gdrun never writes a new run there."""
+    return is_run_folder(path) or is_sweep_folder(path)
+
+
+def find_runs(root: Path) -> List[Path]:
+    """Every run folder under `root`, without looking inside one (its checkpoints/ and plots/ hold none)."""
+    found = []
+    for path, dirs, _files in os.walk(root):
+        if is_run_folder(Path(path)):
+            found.append(Path(path))
+            dirs[:] = []
+        else:
+            dirs[:] = [d for d in dirs if not d.startswith(".")]  # .submitit/ and the like
+    return found

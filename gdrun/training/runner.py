@@ -1,0 +1,192 @@
+"""train(cfg, folder): one experiment from composed config to run folder, top to bottom.
+
+build the parts -> evaluate epoch 0 -> for each epoch: train, evaluate, log, checkpoint ->
+final model and summary. Everything written goes through `Outputs`; the loop only trains.
+
+A run ends `completed`, `diverged` (a cost went NaN, infinite or past the bound: the files up
+to that step are kept), or `interrupted` (Ctrl-C or SIGTERM: the step in flight finishes and
+checkpoints/last.pt is written, mid-epoch if need be, so `gdrun resume=FOLDER` goes on exactly).
+"""
+
+import itertools
+import math
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from gdrun.config.schema import what_ran
+from gdrun.rundir.files import write_json
+from gdrun.rundir.layout import RunPaths
+from gdrun.training.best import Best
+from gdrun.training.data import tensor_batches
+from gdrun.training.epoch import evaluate_set, train_epoch
+from gdrun.training.outputs import Outputs, Progress, Settings
+from gdrun.training.parts import Parts, build
+from gdrun.training.signals import StopRequest
+
+
+def train(cfg: DictConfig, folder: Path, resume_from: Optional[Dict] = None) -> Dict:
+    """Train the experiment `cfg` describes into `folder` (or go on from a checkpoint); return its summary."""
+    folder.mkdir(parents=True, exist_ok=True)
+    # Until the run ends, listings and sweep summaries see it as running, not as failed.
+    write_json(RunPaths(folder).summary, {"status": "running", "started": datetime.now().isoformat()})
+    parts = build(cfg)
+    progress = Progress()
+    outputs = Outputs(folder, parts, output_settings(cfg), resume=resume_from is not None)
+    if resume_from is not None:
+        outputs.restore(resume_from, progress)
+    with StopRequest() as stop, outputs:
+        if resume_from is None:
+            start(parts, progress, outputs, cfg.diverge_factor)
+        status = epoch_loop(parts, progress, outputs, stop)
+        progress.stopped_by = stop.name  # read here: a signal may land after the loop's last look
+
+    def summary(status: str, progress: Progress, best: Best, wall: float) -> Dict:
+        return make_summary(status, progress, best, wall, parts, cfg)
+
+    return outputs.finish(status, progress, summary)
+
+
+def output_settings(cfg: DictConfig) -> Settings:
+    """What the run's outputs need from its config."""
+    config = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(config, dict)
+    return Settings(
+        title=title(cfg),
+        config={str(k): v for k, v in config.items()},
+        loggers=cfg.loggers,
+        fit_every=cfg.fit_every,
+        checkpoint_every=cfg.checkpoint_every,
+        checkpoint_min_seconds=cfg.checkpoint_min_seconds,
+    )
+
+
+def start(parts: Parts, progress: Progress, outputs: Outputs, diverge_factor: Optional[float]) -> None:
+    """Epoch 0: the initial model on the whole data; the divergence bound from its cost."""
+    row = epoch_row(parts, epoch=0, seconds=0.0)
+    progress.row = row
+    progress.bound = math.inf if diverge_factor is None else diverge_factor * max(row["train_loss"], 1e-12)
+    outputs.start(row, progress)
+
+
+def epoch_loop(parts: Parts, progress: Progress, outputs: Outputs, stop: StopRequest) -> str:
+    """The epochs, from wherever `progress` says; returns how the run ended."""
+    # On the CPU a cost costs nothing to read, so divergence is caught at the very step;
+    # on a GPU that would synchronise every step, so it is checked once per epoch instead.
+    bound = progress.bound if parts.device.type == "cpu" else None
+    for epoch in range(progress.epoch + 1, parts.epochs + 1):
+        epoch_start = parts.shuffle.get_state() if parts.shuffle is not None else None
+        lr = current_lr(parts.optimizer)
+        tick = time.perf_counter()
+        batches = tensor_batches(parts.data.x, parts.data.y, parts.batch_size, parts.shuffle)
+        batches = itertools.islice(batches, progress.epoch_step, None)  # skip what a stopped run did
+        costs = train_epoch(
+            parts.net,
+            parts.loss_fn,
+            parts.optimizer,
+            batches,
+            outputs.after_step,
+            lambda: stop.requested,
+            bound,
+            parts.precision,
+        )
+        seconds = time.perf_counter() - tick
+        first_step = progress.step + 1
+        progress.step += len(costs)
+        progress.epoch_step += len(costs)
+        outputs.iterations(first_step, epoch, costs, lr, progress.step)
+
+        bad = first_bad(costs, progress.bound)
+        if bad is not None:
+            outputs.cut_epoch(first_step, epoch)
+            progress.diverged_at, progress.diverged_cost = first_step + bad, costs[bad]
+            return "diverged"
+        if progress.epoch_step < parts.steps_per_epoch:  # stopped mid-epoch by a signal
+            outputs.cut_epoch(first_step, epoch)
+            outputs.save_last(progress, shuffle_state=epoch_start)
+            return "interrupted"
+
+        progress.epoch, progress.epoch_step = epoch, 0
+        row = epoch_row(parts, epoch, seconds, lr)
+        progress.row = row
+        step_scheduler(parts.scheduler, row)
+        outputs.end_epoch(first_step, row, progress)
+        if stop.requested:
+            outputs.save_last(progress)
+            return "interrupted"
+        outputs.maybe_save_last(progress)
+    return "completed"
+
+
+def first_bad(costs: List[float], bound: float) -> Optional[int]:
+    """Index of the first cost that is NaN, infinite or not below the bound."""
+    return next((i for i, cost in enumerate(costs) if not cost < bound), None)
+
+
+def current_lr(optimizer: torch.optim.Optimizer) -> float:
+    return float(optimizer.param_groups[0]["lr"])
+
+
+def epoch_row(parts: Parts, epoch: int, seconds: float, lr: Optional[float] = None) -> Dict:
+    """One epochs.csv row: the model on the whole training set and the validation set."""
+    data = parts.data
+    train_metrics = evaluate_set(parts.net, parts.loss_fn, data.x, data.y, data.task, parts.threshold)
+    row = {
+        "epoch": epoch,
+        "train_loss": train_metrics["loss"],
+        "train_accuracy": train_metrics.get("accuracy"),
+        "val_loss": None,
+        "val_accuracy": None,
+        "lr": current_lr(parts.optimizer) if lr is None else lr,
+        "seconds": seconds,
+    }
+    if data.val is not None:
+        val = evaluate_set(parts.net, parts.loss_fn, data.val.x, data.val.y, data.task, parts.threshold)
+        row.update(val_loss=val["loss"], val_accuracy=val.get("accuracy"))
+    return row
+
+
+def step_scheduler(scheduler: Optional[object], row: Dict) -> None:
+    """Once per epoch; ReduceLROnPlateau watches the validation loss (training loss without one)."""
+    if scheduler is None:
+        return
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        scheduler.step(row["val_loss"] if row["val_loss"] is not None else row["train_loss"])
+    else:
+        scheduler.step()  # type: ignore[attr-defined]
+
+
+def title(cfg: DictConfig) -> str:
+    """The run in one line: data, model, optimizer, learning rate, batch size."""
+    return f"{cfg.data.name} / {cfg.model.name} / {cfg.optim.name} lr={cfg.optim.lr:g} batch={cfg.optim.batch_size}"
+
+
+def make_summary(
+    status: str, progress: Progress, best: Best, wall_seconds: float, parts: Parts, cfg: DictConfig
+) -> Dict:
+    """summary.json: how the run ended, its last and best metrics, what it was and how its model is built."""
+    final = {k: v for k, v in (progress.row or {}).items() if k not in ("epoch", "seconds")}
+    headline = best.by_metric.get(best.headline)
+    summary = {
+        "status": status,
+        "epochs": progress.epoch,
+        "steps": progress.step,
+        "final": final,
+        "best": {"metric": best.headline, **(headline or {"value": None, "epoch": None})},
+        "best_by_metric": best.by_metric,
+        "wall_seconds": wall_seconds,
+        "device": str(parts.device),
+        "num_params": sum(p.numel() for p in parts.model.parameters()),
+        "run": {**what_ran(cfg), "epochs": parts.epochs},
+        "model_args": parts.model_args,
+    }
+    if status == "diverged":
+        summary["diverged_at_step"] = progress.diverged_at
+        summary["diverged_cost"] = progress.diverged_cost
+    if status == "interrupted":
+        summary["stopped_by"] = progress.stopped_by
+    return summary
