@@ -22,6 +22,7 @@ from omegaconf import DictConfig
 
 from gdrun.errors import GdrunError
 from gdrun.rundir.layout import RunPaths, is_run_folder
+from gdrun.rundir.logfile import attached
 from gdrun.rundir.reader import RunFolder
 
 log = logging.getLogger("gdrun")
@@ -63,8 +64,7 @@ def _task(cfg: DictConfig) -> Dict:
     """The task Hydra runs: the job, with the run's gdrun.log beside the caller's own logging."""
     from hydra.core.hydra_config import HydraConfig
 
-    from gdrun.jobs import run_job
-    from gdrun.rundir.logfile import attached
+    from gdrun.jobs import run_job  # Hydra's modules come with it: `import gdrun` stays light
 
     folder = Path(HydraConfig.get().runtime.output_dir)
     with attached(RunPaths(folder).log):

@@ -22,6 +22,7 @@ from gdrun.config.targets import upgrade
 from gdrun.errors import EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_FAILED, GdrunError
 from gdrun.rundir.files import write_json
 from gdrun.rundir.layout import RunPaths, holds_runs
+from gdrun.rundir.logfile import attached
 
 log = logging.getLogger("gdrun")
 
@@ -179,7 +180,6 @@ def run_config(folder: Path, overrides: Sequence[str] = (), fallback: Optional[D
 
 def resume_job(folder: Path, overrides: Sequence[str]) -> Dict:
     """`gdrun resume=FOLDER [key=value ...]`: go on from the run's last checkpoint, in its own folder."""
-    from gdrun.rundir.logfile import attached
     from gdrun.training import checkpoints
 
     paths = RunPaths(folder)

@@ -18,6 +18,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
+from gdrun.config import schema
+from gdrun.jobs import run_job
 from gdrun.labs import notebooks
 from gdrun.rundir.files import read_csv
 from gdrun.rundir.layout import RunPaths, is_run_folder
@@ -93,9 +95,6 @@ def run_lab(name: str, folder: Path, overrides: Sequence[str] = ()) -> Dict:
     """`gdrun lab=NAME OVERRIDES` into a fresh `folder`, in this process and quietly; its summary."""
     from hydra import compose, initialize_config_module
     from omegaconf import OmegaConf
-
-    from gdrun.config import schema
-    from gdrun.jobs import run_job
 
     schema.register()
     overrides = [f"lab={name}", *overrides]

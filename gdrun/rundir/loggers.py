@@ -7,6 +7,7 @@ Every logger follows `Logger`; `make_loggers` builds the CSV logger and one per 
 from pathlib import Path
 from typing import Any, List, Mapping, Protocol, Sequence
 
+from gdrun.config.targets import current_name
 from gdrun.rundir.files import CsvLog, write_json
 from gdrun.rundir.layout import RunPaths
 
@@ -62,8 +63,6 @@ def make_loggers(folder: Path, specs: Mapping[str, Mapping[str, Any]]) -> List[L
     """The CSV files always, plus one logger per entry of cfg.loggers: its `_target_` class, built with the folder."""
     # get_class, not instantiate(): instantiate would wrap a GdrunError (a missing extra) in its own.
     from hydra.utils import get_class
-
-    from gdrun.config.targets import current_name
 
     extra = [
         get_class(current_name(spec["_target_"]))(folder, **{k: v for k, v in spec.items() if k != "_target_"})
