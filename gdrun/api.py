@@ -16,11 +16,12 @@ import os
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Dict, Iterator, Sequence, Union
+from typing import Any, Dict, Iterator, Optional, Sequence, Union
 
 from omegaconf import DictConfig
 
-from gdrun.errors import GdrunError
+from gdrun.config.targets import trusting
+from gdrun.errors import FolderRefused, GdrunError
 from gdrun.rundir.layout import RunPaths, is_run_folder
 from gdrun.rundir.logfile import attached
 from gdrun.rundir.reader import RunFolder
@@ -38,7 +39,6 @@ def run(overrides: Sequence[str] = ()) -> Dict:
     from hydra.core.global_hydra import GlobalHydra
 
     from gdrun.config import schema
-    from gdrun.jobs import refuse_existing_run_folder
 
     overrides = list(overrides)
     if any(arg.startswith("-") for arg in overrides):
@@ -46,7 +46,6 @@ def run(overrides: Sequence[str] = ()) -> Dict:
             f"gdrun.run takes overrides only (key=value, group=option), not {overrides}; "
             f"for a sweep, call it once per setting or use the command: gdrun -m ..."
         )
-    refuse_existing_run_folder(overrides)
     schema.register()
     with (
         caller_state_kept(),
@@ -56,7 +55,12 @@ def run(overrides: Sequence[str] = ()) -> Dict:
         # its logging set-up is left out, since it would replace the notebook's (see _task).
         hydra = GlobalHydra.instance().hydra
         assert hydra is not None
-        job = hydra.run(config_name="config", task_function=_task, overrides=overrides, with_log_configuration=False)
+        try:
+            job = hydra.run(
+                config_name="config", task_function=_task, overrides=overrides, with_log_configuration=False
+            )
+        except FolderRefused as refused:
+            raise GdrunError(str(refused)) from None
     return job.return_value
 
 
@@ -89,9 +93,22 @@ def caller_state_kept() -> Iterator[None]:
 
 
 class Run(RunFolder):
-    """A finished (or stopped) run: `config`, `summary`, `epochs` and `iterations` rows, `model`."""
+    """A finished (or stopped) run: `config`, `summary`, `epochs` and `iterations` rows, `model`.
+
+    `trust`: prefixes of `_target_`s this folder may name beyond gdrun's and torch's own (see
+    gdrun.config.targets), e.g. ["mypkg.models"] for a folder made with a model class of your own.
+    """
 
     WEIGHTS = ("final", "best", "last")
+
+    def __init__(self, path: Path, trust: Sequence[str] = ()):
+        super().__init__(path)
+        self.trust = list(trust)
+
+    @cached_property
+    def config(self) -> Optional[DictConfig]:
+        with trusting(self.trust):
+            return RunFolder.config.func(self)  # type: ignore[attr-defined]
 
     @cached_property
     def model(self) -> Any:
@@ -115,7 +132,10 @@ class Run(RunFolder):
                 f"{self.path} has no model.pt (a run that did not complete): "
                 f"load_model('last') or load_model('best') reads its checkpoints."
             )
-        return torch.load(self.paths.model, map_location="cpu", weights_only=True)
+        try:
+            return torch.load(self.paths.model, map_location="cpu", weights_only=True)
+        except Exception as error:  # noqa: BLE001 - a cut, foreign or crafted file: said as damage
+            raise GdrunError(f"{self.paths.model} is damaged or not a model gdrun saved: {error}") from error
 
     def build_config(self) -> DictConfig:
         """A copy of the run's config to build from here: data.root made relative to where gdrun ran."""
@@ -185,8 +205,9 @@ class Run(RunFolder):
         return result
 
 
-def load_run(path: Union[str, Path]) -> Run:
-    """A run folder read back (files are read on first use)."""
+def load_run(path: Union[str, Path], trust: Sequence[str] = ()) -> Run:
+    """A run folder read back (files are read on first use). Reading it runs no code of the folder's:
+    its config may name only gdrun's and torch's own builders, plus the prefixes in `trust`."""
     if not is_run_folder(Path(path)):
         raise GdrunError(f"{path} is not a gdrun run folder (no summary.json, no .hydra/config.yaml).")
-    return Run(Path(path))
+    return Run(Path(path), trust)

@@ -15,7 +15,7 @@ def loop(folder, stop, *overrides):
     cfg = compose_config("plots=false", *overrides)
     parts = build(cfg)
     progress = Progress()
-    outputs = Outputs(folder, parts, output_settings(cfg), resume=False)
+    outputs = Outputs(folder, parts, output_settings(cfg))
     with outputs:
         start(parts, progress, outputs, cfg.diverge_factor)
         status = epoch_loop(parts, progress, outputs, stop)

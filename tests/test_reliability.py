@@ -169,11 +169,11 @@ def test_resume_refuses_bad_checkpoints(gdrun_main, tmp_path):
 
     last.write_bytes((other / "checkpoints" / "last.pt").read_bytes())
     code, _, err = gdrun_main(f"resume={folder}", "optim.epochs=4")
-    assert code == 2 and "does not fit" in err
+    assert code == 2 and "was not written by the run in this folder" in err
 
     last.unlink()
     code, _, err = gdrun_main(f"resume={folder}")
-    assert code == 2 and "no checkpoint" in err
+    assert code == 2 and "last.pt is missing" in err
 
 
 def test_resume_of_a_completed_run_says_how_to_train_further(gdrun_main, tmp_path):

@@ -4,7 +4,8 @@ Nothing here imports torch: `gdrun --help`, `gdrun --cfg job` and configuration 
 answer in a fraction of a second. torch comes in with the training layer, once a run starts.
 
 Exit status: 0 completed; 1 an unexpected failure (traceback in the run's gdrun.log);
-2 bad input (said in one or two sentences); 3 diverged; 128 + the signal when interrupted
+2 bad input (said in one or two sentences); 3 diverged; 4 the machine failed the run (a full
+disk, an I/O error); 128 + the signal when interrupted
 (130 for Ctrl-C, 143 for SIGTERM).
 """
 
@@ -20,10 +21,12 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from gdrun import jobs
+from gdrun import jobs, sweeps
 from gdrun.config import schema
 from gdrun.config.checks import explain
-from gdrun.errors import EXIT_BAD_INPUT, GdrunError
+from gdrun.errors import EXIT_BAD_INPUT, EXIT_MACHINE, FolderRefused, GdrunError, MachineError
+from gdrun.rundir.layout import RunPaths
+from gdrun.training import signals
 
 schema.register()
 
@@ -38,29 +41,57 @@ def main() -> None:
     # (unless the user asked for Hydra's full errors).
     full_errors = os.environ.get("HYDRA_FULL_ERROR") == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"
+    signals.hold_for_command()  # Ctrl-C and SIGTERM ask politely, for the whole command (training.signals)
+    resumed: Optional[Path] = None  # resume='s folder: what a stop leaves there is said after it
     try:
         command = next((a for a in args if a.startswith(("resume=", "eval="))), None)
         if command is not None:
             key, _, path = command.partition("=")
             rest = [a for a in args if a != command]
+            resumed = Path(path) if key == "resume" else None
             sys.exit(resume_command(Path(path), rest) if key == "resume" else eval_command(Path(path), rest))
         jobs.refuse_existing_run_folder(args)
         hydra_main()
-    except GdrunError as error:
+        if signals.requested() is not None:  # a sweep's jobs stopped as asked, or the run had just completed
+            sys.exit(stopped(launch_ended=True, resumed=None))
+    except (GdrunError, FolderRefused) as error:
         jobs.fail(str(error), EXIT_BAD_INPUT)
-    except KeyboardInterrupt:
-        jobs.fail("stopped at once (second Ctrl-C); checkpoints/last.pt is the last one saved.", 128 + signal.SIGINT)
+    except MachineError as error:
+        jobs.fail(str(error), EXIT_MACHINE)
+    except KeyboardInterrupt:  # stopped at once: before anything was saved, or a second Ctrl-C
+        sys.exit(stopped(launch_ended=False, resumed=resumed))
     except Exception as error:  # composition errors, said in a sentence
+        if signals.requested() is not None:  # a launcher gave up while its jobs were stopping
+            sys.exit(stopped(launch_ended=False, resumed=resumed))
         if full_errors:
             raise
         jobs.fail(explain(error), EXIT_BAD_INPUT)
     finally:
+        signals.release()
         # Python's last garbage collection at exit scans every object torch and Hydra made
         # (~0.5 s here); nothing of ours needs it, so hand them all to the permanent generation.
         # Not once triton is loaded (torch.optim and torchvision bring it in through
         # torch._dynamo): its nanobind extension then reports the uncollected objects as leaks.
         if "triton" not in sys.modules:
             gc.freeze()
+
+
+def stopped(launch_ended: bool, resumed: Optional[Path]) -> int:
+    """Say how a stopped command ended (each job has said its own part); returns 128 + the signal."""
+    signum = signals.requested() or signal.SIGINT
+    how = "at once by a second Ctrl-C" if signals.stopped_at_once() else f"by {signal.Signals(signum).name}"
+    if sweeps.report_stop(launch_ended):
+        return 128 + signum
+    if resumed is not None:
+        last = RunPaths(resumed).last_checkpoint
+        said = f"{last} is the last checkpoint saved: go on with gdrun resume={resumed}"
+        said = said if last.exists() else f"{resumed} holds no checkpoint"
+    elif launch_ended:
+        said = "the run had completed, nothing was lost"
+    else:
+        said = "that was before any training step: nothing was saved, nothing is left to resume"
+    print(f"gdrun: stopped {how}; {said}.", file=sys.stderr)
+    return 128 + signum
 
 
 @hydra.main(version_base="1.3", config_path="pkg://gdrun.conf", config_name="config")
@@ -78,16 +109,17 @@ def resume_command(folder: Path, overrides: List[str]) -> int:
     return 0
 
 
-def eval_command(folder: Path, overrides: List[str]) -> int:
-    """`gdrun eval=FOLDER`: the run's saved model on its training and validation data."""
+def eval_command(folder: Path, arguments: List[str]) -> int:
+    """`gdrun eval=FOLDER [trust=PREFIX]`: the run's saved model on its training and validation data."""
+    trust, overrides = jobs.split_trust(arguments)
     if overrides:
-        raise GdrunError(f"eval takes only the run folder; drop {' '.join(overrides)}.")
+        raise GdrunError(f"eval takes only the run folder (and trust=...); drop {' '.join(overrides)}.")
     from rich.console import Console
     from rich.table import Table
 
     from gdrun.api import load_run
 
-    row = load_run(folder).evaluate()
+    row = load_run(folder, trust).evaluate()
     table = Table(title=f"gdrun eval: {folder}")
     for column in ("split", "loss", "accuracy"):
         table.add_column(column, justify="right" if column != "split" else "left")
@@ -118,7 +150,8 @@ Top-level keys: seed=0  device=auto|cpu|cuda|mps  plots=true  threads=null  fit_
   surface_range=null  checkpoint_every=1  checkpoint_min_seconds=2  diverge_factor=1e6
 Settings of a group: optim.lr, optim.batch_size (a number or full), optim.epochs, optim.momentum, ...
   gdrun --cfg job [overrides]    shows the whole composed config; gdrun --hydra-help for Hydra's flags.
-Exit status: 0 completed, 1 failed, 2 bad input, 3 diverged, 130 interrupted (Ctrl-C), 143 SIGTERM.
+Exit status: 0 completed, 1 failed, 2 bad input, 3 diverged, 4 a full disk or I/O error,
+  130 interrupted (Ctrl-C), 143 SIGTERM.
 
 Other commands: gdrun-report PATH... (redraw pictures, --compare runs), gdrun-runs [DIR] (list runs),
   gdrun-labs [NAME...] (run the course labs and compare them with the notebooks).

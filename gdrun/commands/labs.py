@@ -5,23 +5,28 @@
   gdrun-labs --data-root ~/data      MNIST from ~/data/MNIST/raw/ (skipped when not found)
 
 The table is printed and written to OUT/labs.md and OUT/labs.csv; lab NAME's run folder is
-OUT/NAME/. How each lab is judged: gdrun.labs.compare.
+OUT/NAME/, which a later gdrun-labs replaces. It replaces only folders it made itself (they hold
+its mark, layout.LAB_MARK): anything else at OUT/NAME is left alone and the command stops first.
+How each lab is judged: gdrun.labs.compare.
 """
 
 import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Dict, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import torch
 
+from gdrun.errors import EXIT_BAD_INPUT
 from gdrun.labs.compare import (
     DEFAULT_OUT,
     LABS,
     References,
     Row,
     compare_synthetic,
+    foreign_folder,
+    mnist_missing,
     print_table,
     run_lab,
     run_mnist,
@@ -29,6 +34,8 @@ from gdrun.labs.compare import (
     write_csv,
     write_markdown,
 )
+
+TABLES = ("labs.md", "labs.csv")  # under --out, beside the labs' run folders
 
 
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
@@ -70,8 +77,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     torch.set_num_threads(1)  # the labs' tensors are tiny: one thread is fastest (the presets say so too)
     names = args.labs or list(LABS)
     out = args.out
-    out.mkdir(parents=True, exist_ok=True)
     data_root = args.data_root.expanduser().resolve()
+    refusals = refuse(out, [n for n in names if LABS[n].synthetic or mnist_missing(data_root) is None])
+    if refusals:
+        for sentence in refusals:
+            print(f"gdrun-labs: error: {sentence}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     synthetic = [n for n in names if LABS[n].synthetic]
     references = References(synthetic, parallel=args.jobs > 1 and len(synthetic) > 1)
     rows: Dict[str, Row] = {}
@@ -114,11 +125,32 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         references.close()
     table = [rows[name] for name in names]
     line = summary_line(table, time.perf_counter() - started)
-    write_markdown(out / "labs.md", table, line)
-    write_csv(out / "labs.csv", table)
+    write_markdown(out / TABLES[0], table, line)
+    write_csv(out / TABLES[1], table)
     print_table(table, line)
-    print(f"table: {out / 'labs.md'}, {out / 'labs.csv'}")
+    print(f"table: {out / TABLES[0]}, {out / TABLES[1]}")
     return 0 if all(r.status != "differs" for r in table) else 1
+
+
+def refuse(out: Path, names: Sequence[str]) -> List[str]:
+    """Why the labs `names` cannot be written under `out` (creating it), a sentence each; [] when they can.
+
+    Checked before any lab runs: an --out that is a file, or a folder at OUT/NAME that gdrun-labs
+    did not make, stops the command with nothing touched.
+    """
+    if out.exists() and not out.is_dir():
+        return [f"--out {out} is a file, not a folder; choose a folder for the labs' table and run folders."]
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        return [f"cannot make the --out folder {out} ({error.strerror or error}); choose another --out."]
+    refusals = [why for why in (foreign_folder(out / name) for name in names) if why]
+    refusals += [
+        f"{out / name} is not a file gdrun-labs can write its table to; choose another --out."
+        for name in TABLES
+        if (out / name).exists() and not (out / name).is_file()
+    ]
+    return refusals
 
 
 def report(row: Row) -> None:

@@ -5,19 +5,25 @@
   gdrun-report --compare RUN_A RUN_B --out bgd_vs_sgd       several runs overlaid (lab 004: BGD against SGD)
 
 matplotlib and torch are imported only once there is something to draw: `--help` answers at once.
+A folder that cannot be drawn, or has damaged files, gets one line saying why; the others are drawn
+as usual, and the exit status is 1.
 """
 
 import argparse
 import functools
 import logging
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, Iterator, List, Optional, Sequence
 
+from gdrun.errors import GdrunError
 from gdrun.rundir.layout import is_run_folder as is_run
 from gdrun.rundir.layout import sweep_jobs
+from gdrun.rundir.reader import RunFolder, first_line
 
 log = logging.getLogger("gdrun.report")
+PLOTS_LOGGER = "gdrun.plots"  # the pictures' modules log under it (gdrun.plots.predictions, ...)
 
 
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
@@ -78,30 +84,86 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.compare:
         runs = [folder for path in args.paths for folder in ([path] if is_run(path) else sweep_jobs(path))]
         return attempt(
-            f"the comparison in {args.out}", lambda: draw_comparison(runs, args.out, formats, args.surface_range)
+            f"the comparison in {args.out}",
+            lambda: draw_comparison(runs, args.out, formats, args.surface_range),
+            lambda: damaged(runs, check=True),
         )
     failures = 0
     for path in args.paths:
         jobs = [] if is_run(path) else sweep_jobs(path)
         if jobs:
             failures += attempt(
-                f"the sweep {path}", functools.partial(summarize, path, True, formats, args.surface_range)
+                f"the sweep {path}",
+                functools.partial(summarize, path, True, formats, args.surface_range),
+                # each job's own line says what is wrong with it, unless the jobs are not drawn
+                functools.partial(damaged, jobs if args.no_jobs else [], check=False),
             )
         for folder in [path] if is_run(path) else [] if args.no_jobs else jobs:
-            failures += attempt(f"the run {folder}", functools.partial(draw_run, folder, formats, args.surface_range))
+            failures += attempt(
+                f"the run {folder}",
+                functools.partial(draw_run, folder, formats, args.surface_range),
+                functools.partial(damaged, [folder], check=True),
+            )
     return 1 if failures else 0
 
 
-def attempt(what: str, draw: Callable[[], List[Path]]) -> int:
-    """Draw one thing and list the files written; on failure say why and go on with the rest (returns 1)."""
+def attempt(what: str, draw: Callable[[], List[Path]], problems: Callable[[], List[str]]) -> int:
+    """Draw one thing and list the files written; when it fails, leaves a picture out, or its files
+    are damaged, say why in one line and go on with the rest (returns 1)."""
     try:
-        written = draw()
+        with left_out() as missing:
+            written = draw()
+        wrong = problems() + missing
     except Exception as error:  # one bad folder must not stop the others
-        log.error("could not draw %s: %s: %s", what, type(error).__name__, error)
+        why = str(error) if isinstance(error, GdrunError) else f"{type(error).__name__}: {first_line(error)}"
+        log.error("could not draw %s: %s", what, why)
         log.debug("traceback", exc_info=True)
         return 1
-    print(f"{what}: " + (", ".join(p.name for p in written) if written else "nothing to draw"))
+    drawn = ", ".join(p.name for p in written) if written else "nothing"
+    if wrong:
+        log.error("%s: drew %s; pictures may be missing or incomplete: %s", what, drawn, "; ".join(wrong))
+        return 1
+    print(f"{what}: " + (drawn if written else "nothing to draw"))
     return 0
+
+
+@contextmanager
+def left_out() -> Iterator[List[str]]:
+    """What the pictures' modules say (at INFO) while the block runs, a line each: a picture they had
+    to leave out, and why (e.g. no confusion matrix: model.pt is not a torch file). Said here only."""
+    handler = Lines()
+    plots = logging.getLogger(PLOTS_LOGGER)
+    kept = plots.level, plots.propagate
+    plots.addHandler(handler)
+    plots.setLevel(logging.INFO)
+    plots.propagate = False
+    try:
+        yield handler.lines
+    finally:
+        plots.removeHandler(handler)
+        plots.level, plots.propagate = kept
+
+
+class Lines(logging.Handler):
+    """Log records kept as the first line of their message (a torch error can run over many)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: List[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage().splitlines()[0].strip())
+
+
+def damaged(folders: List[Path], check: bool) -> List[str]:
+    """What is wrong with the runs' files: every file read (`check`), or only their record of themselves."""
+    runs = [RunFolder(folder) for folder in folders]
+    named = len(runs) > 1
+    return [
+        f"{run.path}: {problem}" if named else problem
+        for run in runs
+        for problem in (run.check() if check else run.damage)
+    ]
 
 
 if __name__ == "__main__":

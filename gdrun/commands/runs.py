@@ -2,9 +2,13 @@
 
     gdrun-runs                          every run and sweep job under ./outputs
     gdrun-runs outputs/multirun --status failed,diverged
+    gdrun-runs --check                  every file of every run read, rows and checkpoints too
 
 Light (no torch): it reads each folder's summary.json, .hydra/ and gdrun.log through RunFolder,
-the same reader the sweep summary uses, so both say the same status.
+the same reader the sweep summary uses, so both say the same status. A run whose files are
+damaged is listed as `damaged`, with what is wrong after its overrides; the others as usual.
+Without --check the tables' rows are not read (only their header lines): junk in the middle of
+a table is found by --check, and by what reads the rows (gdrun-report, gdrun.load_run).
 """
 
 import argparse
@@ -14,17 +18,31 @@ from pathlib import Path
 from typing import List, Optional, Sequence
 
 from gdrun.rundir.layout import find_runs
-from gdrun.rundir.reader import RunFolder
+from gdrun.rundir.reader import DAMAGED, RunFolder
 
 COLUMNS = ("time", "status", "best", "folder", "overrides")
+STATUSES = ("completed", "diverged", "interrupted", "failed", DAMAGED)
 
 
 def started(run: RunFolder) -> float:
     """When the run began: Hydra writes .hydra/config.yaml as a job starts; else its oldest file."""
-    first = run.paths.config
-    if first.is_file():
-        return first.stat().st_mtime
-    return min((p.stat().st_mtime for p in run.path.iterdir() if p.is_file()), default=run.path.stat().st_mtime)
+    first = modified(run.paths.config)
+    if first is not None:
+        return first
+    try:
+        files = [path for path in run.path.iterdir() if path.is_file()]
+    except OSError:  # a folder that cannot be listed
+        files = []
+    times = [time for time in map(modified, files) if time is not None]
+    return min(times, default=modified(run.path) or 0.0)
+
+
+def modified(path: Path) -> Optional[float]:
+    """When a file was last changed; None when there is none (or it went away, or cannot be looked at)."""
+    try:
+        return path.stat().st_mtime
+    except OSError:  # e.g. summary.json's temporary file, renamed away while we list
+        return None
 
 
 def best(run: RunFolder) -> str:
@@ -32,24 +50,30 @@ def best(run: RunFolder) -> str:
     entry = (run.summary or {}).get("best") or {}
     if entry.get("value") is None:
         return "-"
-    return f"{entry['metric']} {entry['value']:.4g}"
+    return f"{entry.get('metric') or 'best'} {entry['value']:.4g}"
 
 
-def rows(root: Path, statuses: Optional[Sequence[str]] = None) -> List[dict]:
-    """The table's rows, newest first, keeping only `statuses` when given."""
+def rows(root: Path, statuses: Optional[Sequence[str]] = None, check: bool = False) -> List[dict]:
+    """The table's rows, newest first, keeping only `statuses` when given; `check` reads every file."""
     runs = [RunFolder(path) for path in find_runs(root)]
     found = sorted(((started(run), run) for run in runs), key=lambda pair: pair[0], reverse=True)
-    return [
-        {
-            "time": datetime.fromtimestamp(time).strftime("%Y-%m-%d %H:%M:%S"),
-            "status": run.status,
-            "best": best(run),
-            "folder": str(run.path.relative_to(root)) if run.path != root else ".",
-            "overrides": " ".join(run.overrides),
-        }
-        for time, run in found
-        if not statuses or run.status in statuses
-    ]
+    table = []
+    for time, run in found:
+        problems = run.check() if check else run.damage
+        status = DAMAGED if problems else run.status
+        if statuses and status not in statuses:
+            continue
+        table.append(
+            {
+                "time": datetime.fromtimestamp(time).strftime("%Y-%m-%d %H:%M:%S"),
+                "status": status,
+                "best": best(run),
+                "folder": str(run.path.relative_to(root)) if run.path != root else ".",
+                # what is wrong after the overrides: the last column, left ragged, keeps one line per run
+                "overrides": " — ".join(filter(None, [" ".join(run.overrides), "; ".join(problems)])),
+            }
+        )
+    return table
 
 
 def format_table(table: List[dict]) -> str:
@@ -65,15 +89,16 @@ def format_table(table: List[dict]) -> str:
 def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(prog="gdrun-runs", description="List gdrun's runs under DIR, newest first.")
     parser.add_argument("dir", nargs="?", default="outputs", help="where to look (default: outputs)")
+    parser.add_argument("--status", help=f"only these statuses, comma-separated: {', '.join(STATUSES)}")
     parser.add_argument(
-        "--status", help="only these statuses, comma-separated: completed, diverged, interrupted, failed"
+        "--check", action="store_true", help="read every file of each run (slower): junk in the tables' rows too"
     )
     args = parser.parse_args(argv)
     root = Path(args.dir)
     if not root.is_dir():
         parser.exit(2, f"gdrun-runs: error: no folder {root} (runs land in outputs/ of the folder gdrun ran in)\n")
     statuses = args.status.split(",") if args.status else None
-    table = rows(root, statuses)
+    table = rows(root, statuses, args.check)
     if not table:
         print(f"no runs under {root}" + (f" with status {args.status}" if statuses else ""), file=sys.stderr)
         return

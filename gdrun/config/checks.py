@@ -5,46 +5,262 @@ and OmegaConf's composition errors into one or two sentences.
 """
 
 import dataclasses
+import math
 import re
-from typing import List
+from importlib.resources import files
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence
 
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
-from omegaconf import DictConfig, ListConfig
-from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
+from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import (
+    ConfigAttributeError,
+    ConfigKeyError,
+    InterpolationResolutionError,
+    MissingMandatoryValue,
+    OmegaConfBaseException,
+    ValidationError,
+)
 
 from gdrun.errors import GdrunError
 
 DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+# The activations gdrun.training.models builds (a test keeps the two lists equal).
+ACTIVATIONS = ("relu", "sigmoid", "tanh", "gelu")
+# The torchvision datasets stored as MNIST's four IDX files, the ones data=mnist's loader reads.
+IDX_DATASETS = ("MNIST", "FashionMNIST", "KMNIST")
+# torch.manual_seed takes [-2**63, 2**64); a negative seed is a typo, so gdrun takes [0, 2**64).
+MAX_SEED = 2**64 - 1
+# The most numbers gdrun builds a model, or a synthetic grid, with: 2**31 is 8 GiB of float32
+# before gradients and optimizer state; past it a size is a typo (model.hidden=[1000000000]).
+MAX_NUMBERS = 2**31
+# Values to show for a key that has no value (`???`) when its schema's default is no example.
+EXAMPLES = {"optim.batch_size": "32", "optim.epochs": "10"}
+
+
+class Rule(NamedTuple):
+    """A key's valid values: a test, and what they are in words (said after "must be")."""
+
+    ok: Callable[[Any], bool]
+    valid: str
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _whole(low: int, high: Optional[int] = None) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and low <= v and (high is None or v <= high)
+
+
+def _at_least(low: float) -> Callable[[Any], bool]:
+    return lambda v: _finite(v) and v >= low
+
+
+def _above(low: float) -> Callable[[Any], bool]:
+    return lambda v: _finite(v) and v > low
+
+
+def _fraction(v: Any) -> bool:
+    """In [0, 1)."""
+    return _finite(v) and 0 <= v < 1
+
+
+def _or_null(test: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda v: v is None or test(v)
+
+
+SEED = Rule(_whole(0, MAX_SEED), f"a whole number from 0 to 2**64 - 1 ({MAX_SEED}), the seeds torch takes")
+# Checked wherever the key is present: each optimizer, schedule, model and dataset has its own.
+RULES: Dict[str, Rule] = {
+    "seed": SEED,
+    "data.seed": SEED,
+    "optim.lr": Rule(_above(0), "a positive, finite number, e.g. optim.lr=0.1"),
+    "optim.epochs": Rule(_whole(0), "0 or more"),
+    "optim.weight_decay": Rule(_at_least(0), "0 or more (0: no decay)"),
+    "optim.momentum": Rule(_at_least(0), "0 or more (0: none; 0.9 is usual)"),
+    "optim.dampening": Rule(lambda v: _finite(v) and 0 <= v <= 1, "in [0, 1]"),
+    "optim.eps": Rule(_above(0), "a small positive number, e.g. 1e-8 (it keeps a division away from 0)"),
+    "optim.alpha": Rule(_fraction, "in [0, 1): the decay of the squared gradients' running average, e.g. 0.99"),
+    "optim.lr_decay": Rule(_at_least(0), "0 or more"),
+    "optim.initial_accumulator_value": Rule(_at_least(0), "0 or more"),
+    "sched.step_size": Rule(_whole(1), "a whole number of epochs, 1 or more"),
+    "sched.gamma": Rule(_above(0), "a positive number: the learning rate's factor per step, e.g. 0.1"),
+    "sched.T_max": Rule(_or_null(_whole(1)), "a whole number of epochs, 1 or more (or null: optim.epochs)"),
+    "sched.eta_min": Rule(_at_least(0), "0 or more: the lowest learning rate"),
+    "sched.factor": Rule(lambda v: _finite(v) and 0 < v < 1, "in (0, 1): the learning rate's factor, e.g. 0.1"),
+    "sched.patience": Rule(_whole(0), "a whole number of epochs, 0 or more"),
+    "sched.threshold": Rule(_at_least(0), "0 or more"),
+    "sched.min_lr": Rule(_at_least(0), "0 or more: the lowest learning rate"),
+    "sched.mode": Rule(lambda v: v in ("min", "max"), "min or max"),
+    "model.dropout": Rule(_fraction, "in [0, 1): the fraction of units dropped"),
+    "model.activation": Rule(lambda v: v in ACTIVATIONS, f"one of: {', '.join(ACTIVATIONS)}"),
+    "data.val_split": Rule(_fraction, "in [0, 1): the fraction held out"),
+    "data.start": Rule(_finite, "a finite number"),
+    "data.stop": Rule(_finite, "a finite number"),
+    "data.step": Rule(_finite, "a finite number"),
+    "data.num": Rule(_or_null(_whole(1, MAX_NUMBERS)), "a whole number of points from 1 to 2**31 (or null)"),
+    "data.dataset": Rule(lambda v: v in IDX_DATASETS, f"one of: {', '.join(IDX_DATASETS)}"),
+    "fit_every": Rule(_or_null(_whole(1)), "1 or more (or null)"),
+    "threads": Rule(_or_null(_whole(1)), "1 or more (or null)"),
+    "checkpoint_every": Rule(_whole(0), "0 (only at the end) or more"),
+    "checkpoint_min_seconds": Rule(_at_least(0), "0 or more seconds"),
+    "diverge_factor": Rule(_or_null(lambda v: v > 1), "above 1 (or null to stop only on NaN/inf)"),
+}
+# A key whose values are a few names: listed when a value is not even plain ASCII.
+CHOICES = {
+    "model.activation": ", ".join(ACTIVATIONS),
+    "data.dataset": ", ".join(IDX_DATASETS),
+    "sched.mode": "min, max",
+    "device": "auto, cpu, cuda, cuda:N, mps",
+}
+_ABSENT = object()
 
 
 def check_values(cfg: DictConfig) -> None:
     """Refuse values that compose (their types are right) but cannot train."""
+    missing = _missing_keys(cfg)
+    if missing:
+        raise GdrunError(no_value(missing, [_example(cfg, key) for key in missing]))
+    try:
+        OmegaConf.to_container(cfg, resolve=True)
+    except InterpolationResolutionError as error:
+        raise GdrunError(f"{error.full_key} could not be resolved: {str(error).splitlines()[0]}.") from error
     problems: List[str] = []
-    if not cfg.optim.lr > 0:
-        problems.append(f"optim.lr={cfg.optim.lr} must be a positive number, e.g. optim.lr=0.1")
+    for key, rule in RULES.items():
+        value = OmegaConf.select(cfg, key, default=_ABSENT)
+        if value is not _ABSENT and not rule.ok(value):
+            problems.append(f"{key}={value} must be {rule.valid}")
     batch = cfg.optim.batch_size
-    if not (batch == "full" or (isinstance(batch, int) and not isinstance(batch, bool) and batch >= 1)):
+    if not (batch == "full" or _whole(1)(batch)):
         problems.append(f"optim.batch_size={batch} must be a whole number >= 1, or full (the whole training set)")
-    if cfg.optim.epochs < 0:
-        problems.append(f"optim.epochs={cfg.optim.epochs} must be 0 or more")
-    if not 0 <= cfg.data.val_split < 1:
-        problems.append(f"data.val_split={cfg.data.val_split} must be in [0, 1): the fraction held out")
     if not DEVICE.match(str(cfg.device)):
         problems.append(f"device={cfg.device} is not a device; use auto, cpu, cuda, cuda:N or mps")
-    for key in ("fit_every", "threads"):
-        if cfg[key] is not None and cfg[key] < 1:
-            problems.append(f"{key}={cfg[key]} must be 1 or more (or null)")
-    if cfg.checkpoint_every < 0:
-        problems.append(f"checkpoint_every={cfg.checkpoint_every} must be 0 (only at the end) or more")
-    if cfg.diverge_factor is not None and not cfg.diverge_factor > 1:
-        problems.append(f"diverge_factor={cfg.diverge_factor} must be above 1 (or null to stop only on NaN/inf)")
+    problems += _model_problems(cfg.model) + _optim_problems(cfg.optim) + _data_problems(cfg.data)
+    surface = cfg.surface_range
+    if surface is not None and not (1 <= len(surface) <= 2 and all(_above(0)(v) for v in surface)):
+        problems.append(f"surface_range={surface} must be one or two positive numbers, [W] or [W, B] (or null)")
+    if problems:
+        raise GdrunError("; ".join(problems) + ".")
+
+
+def _model_problems(model: DictConfig) -> List[str]:
+    problems = []
     for key in ("hidden", "channels"):
-        value = cfg.model.get(key)
+        value = model.get(key)
         sizes = list(value) if isinstance(value, ListConfig) else [] if value is None else [value]
         if any(size < 1 for size in sizes):
             problems.append(f"model.{key}={value} must give layer sizes of 1 or more")
-    if problems:
-        raise GdrunError("; ".join(problems) + ".")
+    init = model.get("init")
+    if init is not None and not isinstance(init, DictConfig):
+        problems.append(
+            f"model.init={init} must be a mapping of parameter name -> values, "
+            "e.g. model.init={weight: [[-15.0]], bias: [-10.0]} (or null)"
+        )
+    return problems
+
+
+def _optim_problems(optim: DictConfig) -> List[str]:
+    problems = []
+    betas = optim.get("betas")
+    if betas is not None and not (len(betas) == 2 and all(_fraction(b) for b in betas)):
+        problems.append(f"optim.betas={betas} must be two numbers in [0, 1), e.g. optim.betas=[0.9,0.999]")
+    if optim.get("nesterov") and not (_above(0)(optim.get("momentum")) and optim.get("dampening") == 0):
+        problems.append(
+            f"optim.nesterov=true needs optim.momentum above 0 and optim.dampening=0 "
+            f"(they are {optim.get('momentum')} and {optim.get('dampening')})"
+        )
+    return problems
+
+
+def _data_problems(data: DictConfig) -> List[str]:
+    """A synthetic dataset's grid, intervals, edges and weights, which torch would refuse or silently misshape."""
+    problems = []
+    grid = [data.get(k) for k in ("start", "stop", "step")]
+    if all(_finite(v) for v in grid) and data.get("num") is None:
+        start, stop, step = grid
+        points = math.ceil((stop - start) / step) if step else 0
+        where = f"from data.start={start} to data.stop={stop}"
+        if step == 0:
+            problems.append(f"data.step={step} must not be 0: it is the distance between the points {where}")
+        elif start == stop:
+            problems.append(f"data.start={start} and data.stop={stop} leave no room for a point; make them differ")
+        elif points < 1:
+            problems.append(
+                f"data.step={step} gives no points {where}; give it the sign of data.stop - data.start "
+                f"(data.step={-step})"
+            )
+        elif points > MAX_NUMBERS:
+            problems.append(f"data.step={step} gives {points:,} points {where}; at most 2**31, so a larger step")
+    intervals = data.get("intervals")
+    if intervals is not None and not all(len(pair) == 2 and pair[0] < pair[1] for pair in intervals):
+        problems.append(
+            f"data.intervals={intervals} must be pairs [lo, hi] with lo < hi, e.g. [[-10.0,-5.0],[5.0,10.0]]"
+        )
+    edges = data.get("edges")
+    if edges is not None and not (all(_finite(e) for e in edges) and all(a < b for a, b in zip(edges, edges[1:]))):
+        problems.append(f"data.edges={edges} must be finite numbers in increasing order, e.g. [-1.0,1.0]")
+    weights, bias = data.get("weights"), data.get("bias")
+    if weights is not None:
+        widths = {len(row) for row in weights}
+        if len(weights) == 0 or len(widths) != 1 or 0 in widths:
+            problems.append(
+                f"data.weights={weights} must be a table: one row per input feature, "
+                "each with one number per output (all rows the same length)"
+            )
+        elif bias is not None and len(bias) != widths.pop():
+            problems.append(
+                f"data.bias={bias} must give one number per output: data.weights has {len(weights[0])} column(s)"
+            )
+    return problems
+
+
+def no_value(keys: Sequence[str], examples: Sequence[str]) -> str:
+    """`optim.lr has no value; give one, e.g. optim.lr=0.1.`"""
+    given = " ".join(f"{key}={example}" for key, example in zip(keys, examples))
+    if len(keys) == 1:
+        return f"{keys[0]} has no value; give one, e.g. {given}."
+    return f"{', '.join(keys)} have no value; give them, e.g. {given}."
+
+
+def _missing_keys(node: Any, prefix: str = "") -> List[str]:
+    """Full keys whose value is `???` (without resolving interpolations, which would fail on them)."""
+    found: List[str] = []
+    keys: List[Any] = [str(k) for k in node.keys()] if isinstance(node, DictConfig) else list(range(len(node)))
+    for key in keys:
+        full = f"{prefix}.{key}" if prefix and isinstance(key, str) else f"{prefix}[{key}]" if prefix else str(key)
+        if OmegaConf.is_missing(node, key):
+            found.append(full)
+        elif not OmegaConf.is_interpolation(node, key) and OmegaConf.is_config(node[key]):
+            found += _missing_keys(node[key], full)
+    return found
+
+
+def _example(cfg: DictConfig, key: str) -> str:
+    parent, _, name = key.rpartition(".")
+    node = OmegaConf.select(cfg, parent) if parent else cfg
+    return _default(OmegaConf.get_type(node) if isinstance(node, DictConfig) else None, name, key)
+
+
+def _default(schema: Any, name: str, key: str) -> str:
+    """A value to give `key` as an example: its schema's default when that is a plain value."""
+    if key in EXAMPLES:
+        return EXAMPLES[key]
+    field = next((f for f in dataclasses.fields(schema) if f.name == name), None) if _is_schema(schema) else None
+    if field is not None and field.default is not dataclasses.MISSING and field.default != MISSING:
+        value = field.default
+    elif field is not None and field.default_factory is not dataclasses.MISSING:
+        value = field.default_factory()
+    else:
+        return "..."
+    if isinstance(value, bool):
+        return str(value).lower()
+    if value is None or (isinstance(value, str) and ("${" in value or not value)):
+        return "..."
+    return str(value).replace(" ", "")
+
+
+def _is_schema(schema: Any) -> bool:
+    return isinstance(schema, type) and dataclasses.is_dataclass(schema)
 
 
 def explain(error: Exception) -> str:
@@ -54,15 +270,43 @@ def explain(error: Exception) -> str:
         if group:
             return f"{group}={name} is not an option of '{group}'; choose one of: {', '.join(sorted(error.options))}."
     if isinstance(error, OverrideParseException):
+        if not error.override.isascii():
+            return _not_ascii(error.override)
         return f"could not read an override: {str(error).splitlines()[0]}. Write overrides as key=value."
     cause = error.__cause__ if isinstance(error, ConfigCompositionException) else error
     if isinstance(cause, (ConfigAttributeError, ConfigKeyError)):
         return _unknown_key(cause)
+    if isinstance(cause, MissingMandatoryValue) and cause.full_key:
+        return no_value([cause.full_key], [_default(cause.object_type, str(cause.key), cause.full_key)])
     if isinstance(cause, ValidationError):
         return f"{cause.full_key}: {str(cause).splitlines()[0]}."
     if isinstance(cause, OmegaConfBaseException):
         return str(cause).splitlines()[0]
     return str(error).strip().splitlines()[0]
+
+
+def _not_ascii(override: str) -> str:
+    """Hydra's lexer reads unquoted values in ASCII only; say so, and what the key takes."""
+    key, sep, value = override.partition("=")
+    name = key.lstrip("+~")
+    if not sep or not name.isascii():
+        return f"{key} is not a key: keys are plain ASCII names, e.g. optim.lr=0.1."
+    options = _group_options(name)
+    if options:
+        return f"{name}={value} is not an option of '{name}'; choose one of: {', '.join(options)}."
+    # A sweep's comma-separated values are quoted one by one: a quoted "a,b" would be one value.
+    items = [value] if any(c in value for c in "[]{}()'\"") else value.split(",")
+    quoted = ",".join(item if item.isascii() else f'"{item}"' for item in items)
+    choices = f" {name} is one of: {CHOICES[name]}." if name in CHOICES else ""
+    return f"{name}={value} is not plain ASCII: write values in ASCII, or quoted ('{name}={quoted}').{choices}"
+
+
+def _group_options(group: str) -> List[str]:
+    """The options of a config group (its YAML files), or none when `group` is not a group."""
+    folder = files("gdrun.conf").joinpath(group)
+    if not folder.is_dir():
+        return []
+    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
 def _unknown_key(error: OmegaConfBaseException) -> str:

@@ -19,10 +19,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 
 from gdrun.config import schema
+from gdrun.errors import GdrunError
 from gdrun.jobs import run_job
 from gdrun.labs import notebooks
 from gdrun.rundir.files import read_csv
-from gdrun.rundir.layout import RunPaths, is_run_folder
+from gdrun.rundir.layout import LAB_MARK, RunPaths
 
 DEFAULT_OUT = Path("outputs") / "labs"
 
@@ -92,7 +93,11 @@ NOTEBOOK_000 = tuple(name for name, *_ in notebooks.NOTEBOOK_000_LABS)
 
 # ---------------------------------------------------------------- the two sides
 def run_lab(name: str, folder: Path, overrides: Sequence[str] = ()) -> Dict:
-    """`gdrun lab=NAME OVERRIDES` into a fresh `folder`, in this process and quietly; its summary."""
+    """`gdrun lab=NAME OVERRIDES` into a fresh `folder`, in this process and quietly; its summary.
+
+    The folder is marked as gdrun-labs's own (LAB_MARK) before anything else is written to it,
+    so that the next gdrun-labs replaces it, even after a failed run, and nothing else.
+    """
     from hydra import compose, initialize_config_module
     from omegaconf import OmegaConf
 
@@ -101,21 +106,37 @@ def run_lab(name: str, folder: Path, overrides: Sequence[str] = ()) -> Dict:
     with initialize_config_module(config_module="gdrun.conf", version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides)
     clear_run_folder(folder)
+    folder.mkdir(parents=True)
+    (folder / LAB_MARK).write_text(
+        f"Made by gdrun-labs (lab {name}): gdrun-labs replaces this folder when it runs the lab again.\n"
+    )
     # What `gdrun` itself keeps of a job, so gdrun-report and the plots read this folder alike.
     paths = RunPaths(folder)
-    paths.hydra.mkdir(parents=True)
+    paths.hydra.mkdir()
     OmegaConf.save(cfg, paths.config)
     OmegaConf.save(OmegaConf.create(overrides), paths.overrides)
     return run_job(cfg, folder, quiet=True)  # quiet: the run's own progress lines and table
 
 
+def foreign_folder(folder: Path) -> Optional[str]:
+    """Why gdrun-labs may not replace what is at `folder` (None when nothing is there, or a lab
+    folder it made itself: a real folder holding its LAB_MARK)."""
+    if not folder.exists() and not folder.is_symlink():
+        return None
+    if folder.is_dir() and not folder.is_symlink() and (folder / LAB_MARK).is_file():
+        return None
+    what = f"a folder gdrun-labs did not make (it holds no {LAB_MARK})" if folder.is_dir() else "not a folder"
+    return f"{folder} is {what}, and gdrun-labs replaces only its own lab folders: choose another --out."
+
+
 def clear_run_folder(folder: Path) -> None:
-    """Remove an earlier run of a lab (its metric files are appended to); refuse anything else."""
-    if not folder.exists():
-        return
-    if not is_run_folder(folder):
-        raise SystemExit(f"gdrun-labs: {folder} exists and is not a gdrun run folder; choose another --out.")
-    shutil.rmtree(folder)
+    """Remove an earlier run of a lab made by gdrun-labs (its metric files would be appended to);
+    GdrunError for anything else there, which is never touched."""
+    why = foreign_folder(folder)
+    if why:
+        raise GdrunError(why)
+    if folder.exists():
+        shutil.rmtree(folder)
 
 
 @functools.lru_cache(maxsize=1)

@@ -1,17 +1,20 @@
 """The run folder's file formats: append-only CSV tables and atomically replaced JSON.
 
-Rows are appended as the run goes and pushed to disk at most every FLUSH_SECONDS, and at the
-end, so a crash or a kill keeps all but the last moments (and a resumed run cuts back to its
-checkpoint anyway). Numbers are written with repr(), which round-trips a float exactly: a test
+Rows are appended as the run goes and pushed to disk at most every FLUSH_SECONDS; before a
+checkpoint is published they are forced onto the disk (`sync`), so a checkpoint never describes
+rows that are not there, and a resumed run cuts the files back to what its checkpoint covers
+(`truncate_csv`), whatever a kill left (an empty file, a row cut in the middle, rows beyond it).
+Whole-file writes go to a temporary file that is renamed over the old one. Numbers are written
+with repr(), which round-trips a float exactly: a test
 can compare a run's costs with the notebook's to the last bit.
 """
 
-import csv
 import json
 import os
+import re
 import time
 from pathlib import Path
-from typing import Dict, Iterable, List, Sequence
+from typing import IO, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 # A tiny lab finishes an epoch every few microseconds: a flush (a system call) per epoch would
 # cost more than its training steps.
@@ -57,32 +60,169 @@ class CsvLog:
             self._file.flush()
             self._flushed = now
 
+    def sync(self) -> None:
+        """Every row written so far onto the disk (before a checkpoint that counts them is published)."""
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._flushed = time.monotonic()
+
     def close(self) -> None:
-        self._file.close()
+        if not self._file.closed:
+            self.sync()
+            self._file.close()
+
+
+def temporary(path: Path) -> Path:
+    """The temporary file a whole-file write of `path` goes to before it is renamed over `path`."""
+    return path.with_name(f".{path.name}.tmp")
+
+
+def replace_atomically(path: Path, write: Callable[[IO[bytes]], object]) -> None:
+    """Write `path` whole: `write` fills a temporary file, which is synced and renamed over `path`.
+
+    Readers (and a kill at any instant) see the old file or the new one, never half of one; the
+    temporary file is removed when the write fails (a full disk).
+    """
+    tmp = temporary(path)
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def write_json(path: Path, payload: Dict) -> None:
     """Write JSON atomically: readers see the old file or the new one, never half of one."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
-    os.replace(tmp, path)
+    text = (json.dumps(payload, indent=2) + "\n").encode()
+    replace_atomically(path, lambda f: f.write(text))
 
 
-def truncate_csv(path: Path, column: str, last: float) -> None:
-    """Keep the header and the rows whose `column` is at most `last` (rows are in order)."""
-    if not path.exists():
-        return
-    lines = path.read_text().splitlines(keepends=True)
-    index = lines[0].rstrip("\n").split(",").index(column)
-    kept = [lines[0]] + [line for line in lines[1:] if float(line.split(",")[index]) <= last]
-    if len(kept) < len(lines):
-        path.write_text("".join(kept))
+def truncate_csv(path: Path, columns: Sequence[str], column: str, last: float) -> None:
+    """Cut a metric file back to its header and the whole rows whose `column` is at most `last`.
+
+    Whatever a kill left behind: a missing or empty file (the header is written), a last row cut
+    in the middle, rows after `last`. Rows are in order; a row that does not parse ends the file.
+    """
+    header = ",".join(columns) + "\n"
+    lines = path.read_text(errors="replace").splitlines(keepends=True) if path.exists() else []
+    index = list(columns).index(column)
+    kept = [header]
+    for line in lines[1:]:
+        cells = line.rstrip("\n").split(",")
+        if not line.endswith("\n") or len(cells) != len(columns):
+            break  # cut in the middle by a kill
+        try:
+            value = float(cells[index])
+        except ValueError:
+            break
+        if value > last:
+            break
+        kept.append(line)
+    if kept != lines:
+        text = "".join(kept).encode()
+        replace_atomically(path, lambda f: f.write(text))
 
 
-def read_csv(path: Path) -> List[Dict]:
-    """A run's CSV as dicts: numbers as floats, empty cells as None, text (a split name) as is."""
-    with open(path, newline="") as f:
-        return [{k: _value(v) for k, v in row.items()} for row in csv.DictReader(f)]
+# A header cell as the writers spell one (step, val_accuracy, x1): anything else is junk.
+COLUMN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*\Z")
+# More than any header gdrun writes: a first line this long without its end is junk.
+HEADER_BYTES = 4096
+
+
+def read_csv(path: Path, problems: Optional[List[str]] = None) -> List[Dict]:
+    """A run's CSV as dicts: numbers as floats, empty cells as None, text (a split name) as is.
+
+    Never raises on a damaged file: a row cut by a kill is left out, junk in a number column
+    reads as None, and what was wrong is added to `problems` (when given) in a sentence each.
+    """
+    problems = [] if problems is None else problems
+    header, lines = csv_lines(path, problems)
+    rows = [[_value(cell) for cell in row] for row in split_rows(path.name, header, lines, problems)]
+    for j, column in enumerate(header):
+        cells = [row[j] for row in rows]
+        if any(isinstance(v, float) for v in cells):  # a number column: a text cell there is junk
+            junk = [i for i, v in enumerate(cells) if isinstance(v, str)]
+            if junk:
+                problems.append(junk_cells(path.name, column, len(junk), rows[junk[0]][j]))
+                for i in junk:
+                    rows[i][j] = None
+    return [dict(zip(header, row)) for row in rows]
+
+
+def csv_lines(path: Path, problems: List[str]) -> Tuple[List[str], List[str]]:
+    """A run's CSV as (its column names, its whole data lines); ([], []) when it has none to give.
+
+    The writers end every row with a newline, so a last line without one is a row a kill cut in
+    the middle: it is left out (a run killed mid-write is not damaged). An unreadable file, or
+    one whose first line is not column names, is said in `problems`.
+    """
+    try:
+        text = path.read_bytes().decode("utf-8", errors="replace")
+    except OSError as error:
+        problems.append(unreadable(path, error))
+        return [], []
+    lines = [line.removesuffix("\r") for line in text.split("\n")]  # the last: "" or a cut row
+    wrong = header_problem(path.name, lines[0], whole=len(lines) > 1)
+    if wrong:
+        problems.append(wrong)
+        return [], []
+    if len(lines) == 1:
+        return [], []  # empty, or killed while writing its header
+    if "\ufffd" in text:
+        problems.append(f"{path.name} holds bytes that are not text")
+    return lines[0].split(","), lines[1:-1]
+
+
+def csv_header_problem(path: Path) -> Optional[str]:
+    """What is wrong with a CSV's first line, reading no further; None when it is column names."""
+    try:
+        with open(path, "rb") as f:
+            first = f.readline(HEADER_BYTES)
+    except OSError as error:
+        return unreadable(path, error)
+    line = first.decode("utf-8", errors="replace").removesuffix("\n").removesuffix("\r")
+    return header_problem(path.name, line, whole=first.endswith(b"\n") or len(first) == HEADER_BYTES)
+
+
+def header_problem(name: str, line: str, whole: bool) -> Optional[str]:
+    """Why a CSV's first line is not column names; None when it is (or, when not `whole`, begins as they do)."""
+    cells = line.split(",")
+    if not whole and not cells[-1]:
+        cells.pop()  # cut just after a comma
+    if all(COLUMN_NAME.match(cell) for cell in cells):
+        return None
+    return f"{name} does not begin with a line of column names (it begins {line[:30]!r})"
+
+
+def unreadable(path: Path, error: OSError) -> str:
+    return f"{path.name} cannot be read ({error.strerror or error})"
+
+
+def split_rows(name: str, header: Sequence[str], lines: Iterable[str], problems: List[str]) -> List[List[str]]:
+    """The data lines as lists of cells; lines with a wrong number of cells (junk) are left out and said."""
+    rows, wrong = [], []
+    for number, line in enumerate(lines, start=2):  # line 1 is the header
+        cells = line.split(",")
+        if len(cells) == len(header):
+            rows.append(cells)
+        elif line.strip():  # a blank line is no row at all
+            wrong.append(number)
+    if wrong:
+        count = "a line" if len(wrong) == 1 else f"{len(wrong)} lines"
+        first = f"line {wrong[0]}" if len(wrong) == 1 else f"the first is line {wrong[0]}"
+        problems.append(f"{name} has {count} without {len(header)} cells, left out ({first})")
+    return rows
+
+
+def junk_cells(name: str, column: str, count: int, first: str) -> str:
+    """What to say of `count` cells of a number column that are not numbers (`first` is the first of them)."""
+    if count == 1:
+        return f"{name} has a cell in {column} that is not a number, read as empty ({first[:20]!r})"
+    return f"{name} has {count} cells in {column} that are not numbers, read as empty (the first: {first[:20]!r})"
 
 
 def _value(cell: str):

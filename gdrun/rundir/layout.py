@@ -28,6 +28,10 @@ PLOTS = "plots"
 SWEEP_SUMMARY = "summary.csv"
 # Hydra names the job's log file after the job (conf/hydra/default.yaml: job.name gdrun).
 JOB_NAME = LOG.removesuffix(".log")
+# The run's tables, CSVs with a header line (what a reader checks for junk).
+TABLES = (ITERATIONS, EPOCHS, PARAMS, DATA, FIT)
+# gdrun-labs's mark in each lab folder it makes: it replaces only folders that carry it.
+LAB_MARK = ".gdrun-labs"
 
 
 @dataclass(frozen=True)
@@ -57,8 +61,15 @@ class RunPaths:
     plots = property(lambda self: self.root / PLOTS)
 
     def holds_run(self) -> bool:
-        """True when a run has started here: its summary, Hydra's record, its log or metric rows exist."""
-        return any(p.exists() for p in (self.summary, self.hydra, self.log, self.iterations, self.epochs))
+        """True when a run has started here: its summary, Hydra's record, its log or metric rows exist.
+
+        A folder that cannot be looked into (no permission) counts as a run: listings show it as
+        damaged, and gdrun never writes there.
+        """
+        try:
+            return any(p.exists() for p in (self.summary, self.hydra, self.log, self.iterations, self.epochs))
+        except OSError:
+            return True
 
 
 def is_run_folder(path: Path) -> bool:

@@ -30,10 +30,21 @@ class ConsoleFormatter(logging.Formatter):
         return f"gdrun: {record.levelname.lower()}: {record.getMessage()}"
 
 
+class FileHandler(logging.FileHandler):
+    """gdrun.log's handler: a record that cannot be written (a full disk) is dropped without a word.
+
+    logging's own handler prints a traceback per lost record ("--- Logging error ---"), which
+    would bury the one sentence gdrun says about the full disk.
+    """
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        pass
+
+
 @contextmanager
 def attached(path: Path) -> Iterator[None]:
     """Append INFO and above to the log file `path` while the block runs, beside the caller's own logging."""
-    handler = logging.FileHandler(path)
+    handler = FileHandler(path)
     handler.setFormatter(FileFormatter())
     root = logging.getLogger()
     level = root.level

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, List, Mapping, Protocol, Sequence
 
 from gdrun.config.targets import current_name
-from gdrun.rundir.files import CsvLog, write_json
+from gdrun.rundir.files import CsvLog, truncate_csv, write_json
 from gdrun.rundir.layout import RunPaths
 
 ITERATION_COLUMNS = ("step", "epoch", "loss", "lr")
@@ -27,6 +27,9 @@ class Logger(Protocol):
     def log_summary(self, summary: Mapping[str, Any]) -> None:
         """summary.json's content, when the run ends."""
 
+    def sync(self) -> None:
+        """Everything logged so far onto the disk: called before a checkpoint is published."""
+
     def close(self) -> None:
         """Release files; called once, last."""
 
@@ -34,8 +37,12 @@ class Logger(Protocol):
 class CsvLogger:
     """The two per-run metric tables: one row per iteration, one row per epoch (from epoch 0), and summary.json."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, step: int = 0, epoch: int = -1):
+        """Append to the folder's tables after cutting them back to `step` and `epoch` (a resumed run's
+        checkpoint; 0 and -1 for a fresh run: only the header stays)."""
         self.paths = RunPaths(folder)
+        truncate_csv(self.paths.iterations, ITERATION_COLUMNS, "step", step)
+        truncate_csv(self.paths.epochs, EPOCH_COLUMNS, "epoch", epoch)
         self.iterations = CsvLog(self.paths.iterations, ITERATION_COLUMNS)
         self.epochs = CsvLog(self.paths.epochs, EPOCH_COLUMNS)
 
@@ -51,16 +58,24 @@ class CsvLogger:
         self.epochs.flush()
 
     def log_summary(self, summary: Mapping[str, Any]) -> None:
-        """summary.json, rewritten whole (atomically)."""
+        """summary.json, rewritten whole (atomically), after the tables are whole on disk: a run says
+        `completed` only when every row it counts is there."""
+        self.iterations.close()
+        self.epochs.close()
         write_json(self.paths.summary, dict(summary))
+
+    def sync(self) -> None:
+        self.iterations.sync()
+        self.epochs.sync()
 
     def close(self) -> None:
         self.iterations.close()
         self.epochs.close()
 
 
-def make_loggers(folder: Path, specs: Mapping[str, Mapping[str, Any]]) -> List[Logger]:
-    """The CSV files always, plus one logger per entry of cfg.loggers: its `_target_` class, built with the folder."""
+def make_loggers(folder: Path, specs: Mapping[str, Mapping[str, Any]], step: int = 0, epoch: int = -1) -> List[Logger]:
+    """The CSV files always (cut back to `step`, `epoch`: see CsvLogger), plus one logger per entry of
+    cfg.loggers: its `_target_` class, built with the folder."""
     # get_class, not instantiate(): instantiate would wrap a GdrunError (a missing extra) in its own.
     from hydra.utils import get_class
 
@@ -68,4 +83,4 @@ def make_loggers(folder: Path, specs: Mapping[str, Mapping[str, Any]]) -> List[L
         get_class(current_name(spec["_target_"]))(folder, **{k: v for k, v in spec.items() if k != "_target_"})
         for spec in specs.values()
     ]
-    return [CsvLogger(folder), *extra]
+    return [CsvLogger(folder, step, epoch), *extra]

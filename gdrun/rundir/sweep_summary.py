@@ -1,7 +1,8 @@
 """A sweep's table: `summary.csv` at the sweep folder's root, one row per job folder.
 
 Every job is listed, whatever became of it: a job that raised has no summary.json and appears
-as `failed` with the last error of its gdrun.log; one that diverged appears with its own status.
+as `failed` with the last error of its gdrun.log; one that diverged appears with its own status;
+one whose files are damaged appears as `damaged`, with what is wrong in its error cell.
 Light (no torch, no matplotlib): it is rewritten between Hydra's jobs.
 """
 
@@ -53,8 +54,8 @@ def swept_keys(jobs: List[Job]) -> List[str]:
 
 def summary_row(job: Job, keys: Sequence[str]) -> Dict:
     """A job as one row: overrides, swept values, status, final and best metrics, wall time, error."""
-    run, summary = job.run, job.run.summary or {}
-    best = summary.get("best", {})
+    run, summary = job.run, job.run.summary or {}  # a damaged summary.json reads as None
+    best, final = summary.get("best") or {}, summary.get("final") or {}
     return {
         "job": job.number,
         "overrides": " ".join(run.overrides),
@@ -62,7 +63,7 @@ def summary_row(job: Job, keys: Sequence[str]) -> Dict:
         "status": run.status,
         "epochs": summary.get("epochs"),
         "steps": summary.get("steps"),
-        **{f"final_{m}": summary.get("final", {}).get(m) for m in METRICS},
+        **{f"final_{m}": final.get(m) for m in METRICS},
         "best_metric": best.get("metric"),
         "best_value": best.get("value"),
         "best_epoch": best.get("epoch"),

@@ -51,5 +51,8 @@ class TensorBoardLogger:
             self.writer.add_scalar(tag, value, summary["steps"])
         self.writer.flush()
 
+    def sync(self) -> None:
+        self.writer.flush()
+
     def close(self) -> None:
         self.writer.close()

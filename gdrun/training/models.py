@@ -13,6 +13,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
+from gdrun.config.checks import MAX_NUMBERS
+
 OUTPUTS: Dict[str, Callable[[], nn.Module]] = {
     "identity": nn.Identity,
     "sigmoid": nn.Sigmoid,
@@ -57,8 +59,10 @@ def mlp(
     """Fully connected layers `hidden1`, `hidden2`, ... with one activation (and dropout), then `out`."""
     if activation not in ACTIVATIONS:
         raise ValueError(f"model.activation={activation} is not one of {', '.join(ACTIVATIONS)}")
-    layers: List[Tuple[str, nn.Module]] = [("flatten", nn.Flatten())]
     width = math.prod(input_shape)
+    widths = [width, *hidden, num_outputs]
+    check_size(sum((a + 1) * b for a, b in zip(widths, widths[1:])), f"model.hidden={list(hidden)}")
+    layers: List[Tuple[str, nn.Module]] = [("flatten", nn.Flatten())]
     for i, size in enumerate(hidden, start=1):
         layers += [(f"hidden{i}", nn.Linear(width, size)), (f"act{i}", ACTIVATIONS[activation]())]
         if dropout > 0:
@@ -79,16 +83,35 @@ def cnn(
     """Small convnet for images (C, H, W): [conv 3x3, ReLU, 2x2 max-pool] per channel count, then two dense layers."""
     if len(input_shape) != 3:
         raise ValueError(f"cnn needs image inputs (channels, height, width), got {input_shape}")
-    blocks, size = [], input_shape[1:]
-    in_channels = input_shape[0]
-    for out_channels in channels:
-        blocks += [nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+    in_channels, size = input_shape[0], input_shape[1:]
+    count = 0
+    for k, out_channels in enumerate(channels):
+        if min(size) < 2:  # a 2x2 max-pool of a 1-pixel-wide map is empty
+            raise ValueError(
+                f"model.channels={list(channels)} asks for {len(channels)} conv-and-pool blocks, but each halves "
+                f"the {input_shape[1]}x{input_shape[2]} images and {k} leave 1 pixel; give at most {k} channel counts"
+            )
+        count += in_channels * out_channels * 9 + out_channels
         in_channels, size = out_channels, (size[0] // 2, size[1] // 2)
     flat = in_channels * size[0] * size[1]
+    count += (flat + 1) * hidden + (hidden + 1) * num_outputs
+    check_size(count, f"model.channels={list(channels)} and model.hidden={hidden}")
+    blocks: List[nn.Module] = []
+    for in_channels, out_channels in zip([input_shape[0], *channels], channels):
+        blocks += [nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
     model = nn.Sequential(
         *blocks, nn.Flatten(), nn.Linear(flat, hidden), nn.ReLU(), nn.Linear(hidden, num_outputs), OUTPUTS[output]()
     )
     return set_initial_values(model, init)
+
+
+def check_size(parameters: int, setting: str) -> None:
+    """Refuse a model too large to be meant before torch tries to allocate it."""
+    if parameters > MAX_NUMBERS:
+        raise ValueError(
+            f"{setting} makes a model of {parameters:,} parameters; gdrun builds at most 2**31 = {MAX_NUMBERS:,} "
+            "(8 GiB of float32): give smaller layers"
+        )
 
 
 def set_initial_values(model: nn.Module, init: Optional[Dict]) -> nn.Module:
@@ -103,10 +126,20 @@ def set_initial_values(model: nn.Module, init: Optional[Dict]) -> nn.Module:
         )
     with torch.no_grad():
         for name, value in init.items():
-            value = torch.as_tensor(value, dtype=params[name].dtype)
-            if value.shape != params[name].shape:
+            shape = list(params[name].shape)
+            try:
+                tensor = torch.as_tensor(value, dtype=params[name].dtype)
+            except (TypeError, ValueError, RuntimeError) as error:
                 raise ValueError(
-                    f"model.init.{name} has shape {list(value.shape)}, the parameter has {list(params[name].shape)}"
+                    f"model.init.{name}={value} must be numbers: a number, or nested lists of them shaped {shape}"
+                ) from error
+            if tensor.shape != params[name].shape:
+                raise ValueError(f"model.init.{name} has shape {list(tensor.shape)}, the parameter has {shape}")
+            if not bool(torch.isfinite(tensor).all()):
+                kind, bad = ("NaN", torch.isnan(tensor)) if bool(torch.isnan(tensor).any()) else ("inf", tensor.isinf())
+                raise ValueError(
+                    f"model.init.{name} contains {kind} ({int(bad.sum())} of {tensor.numel()} values); "
+                    "give finite numbers"
                 )
-            params[name].copy_(value)
+            params[name].copy_(tensor)
     return model

@@ -13,15 +13,14 @@ from typing import Any, Callable, Dict, List, Optional
 
 import torch
 
-from gdrun.rundir.files import truncate_csv
 from gdrun.rundir.layout import RunPaths
 from gdrun.rundir.loggers import Logger, make_loggers
 from gdrun.training import checkpoints
 from gdrun.training.best import Best
 from gdrun.training.checkpoints import Checkpoints
-from gdrun.training.display import make_display
+from gdrun.training.display import NoDisplay, make_display
 from gdrun.training.parts import Parts
-from gdrun.training.traces import Traces
+from gdrun.training.traces import Done, Traces
 
 # About this many fit snapshots per run when fit_every is not set.
 FIT_SNAPSHOTS = 5
@@ -52,22 +51,32 @@ class Settings:
     fit_every: Optional[int]
     checkpoint_every: int
     checkpoint_min_seconds: float
+    # False: no display of its own (jobs trained together show one display for the group).
+    display: bool = True
 
 
 class Outputs:
     """The run folder being written: loggers, display, traces for the pictures, checkpoints, best metric."""
 
-    def __init__(self, folder: Path, parts: Parts, settings: Settings, resume: bool):
+    def __init__(self, folder: Path, parts: Parts, settings: Settings, resumed: Optional[Dict] = None):
+        """Open the folder's files for a fresh run, or (`resumed`: the checkpoint's progress) for a run
+        that goes on: every file is first cut back to what the checkpoint covers."""
         self.paths = RunPaths(folder)
         self.parts, self.config = parts, settings.config
+        self.fingerprint = checkpoints.fingerprint(settings.config, parts.data)
         self.started = time.perf_counter()
         has_val = parts.data.val is not None
         self.best = Best(has_val=has_val, classification=parts.data.task != "regression")
-        self.loggers: List[Logger] = make_loggers(folder, settings.loggers)
+        done = Done(resumed["step"], resumed["epoch"]) if resumed else Done()
+        if resumed:
+            self.best.load(resumed["best"])
+        self.loggers: List[Logger] = make_loggers(folder, settings.loggers, done.step, done.epoch)
         fit_every = settings.fit_every or max(1, parts.epochs // FIT_SNAPSHOTS)
-        self.traces = Traces(folder, parts.model, parts.data, fit_every, resume=resume)
+        self.traces = Traces(folder, parts.model, parts.data, fit_every, done)
         self.checkpoints = Checkpoints(self.paths, settings.checkpoint_every, settings.checkpoint_min_seconds)
-        self.display = make_display(settings.title, parts.epochs, parts.steps_per_epoch)
+        self.display = (
+            make_display(settings.title, parts.epochs, parts.steps_per_epoch) if settings.display else NoDisplay()
+        )
 
     def __enter__(self) -> "Outputs":
         self.display.__enter__()
@@ -80,6 +89,11 @@ class Outputs:
     def after_step(self) -> Optional[Callable[[], None]]:
         """What to call after each optimizer step (the parameter path), or None when nothing is traced."""
         return self.traces.after_step if self.traces.track_params else None
+
+    def trace_params(self, values: List[float]) -> None:
+        """The parameters after a step, as `after_step` would read them, from a caller that holds them
+        already (the vectorised engine reads every job's in one copy)."""
+        self.traces.path.append(values)
 
     # ------------------------------------------------------------ the loop's calls
     def start(self, row: Dict, progress: Progress) -> None:
@@ -108,18 +122,29 @@ class Outputs:
             self.checkpoints.keep_best(self.snapshot(progress))
 
     def save_last(self, progress: Progress, shuffle_state: Optional[torch.Tensor] = None) -> None:
-        """checkpoints/last.pt now; `shuffle_state` is the data order of the epoch to run next (default: now)."""
+        """checkpoints/last.pt now; `shuffle_state` is the data order of the epoch to run next (default: now).
+
+        The rows it counts are forced onto the disk first: a checkpoint never gets ahead of the files.
+        """
+        self.traces.sync()
+        for logger in self.loggers:
+            logger.sync()
         self.checkpoints.save_last(self.snapshot(progress, shuffle_state))
 
     def maybe_save_last(self, progress: Progress) -> None:
-        self.checkpoints.maybe_save_last(progress.epoch, lambda: self.snapshot(progress))
+        if self.checkpoints.due(progress.epoch):
+            self.save_last(progress)
 
     def finish(self, status: str, progress: Progress, summary: Callable[[str, Progress, Best, float], Dict]) -> Dict:
-        """The last checkpoints, model.pt, summary.json; returns the summary."""
+        """The last checkpoints, model.pt, the files closed whole, then summary.json; returns the summary.
+
+        summary.json comes last: a run says `completed` only once every other file is whole, and a
+        kill before that leaves a run that resume= finishes.
+        """
         if status == "completed":
             self.save_last(progress)
         if status != "diverged":  # a diverged model is NaN: the last good checkpoint stays instead
-            torch.save(self.parts.model.state_dict(), self.paths.model)
+            checkpoints.atomic_save(self.parts.model.state_dict(), self.paths.model)
         self.checkpoints.save_best()
         self.traces.close()
         result = summary(status, progress, self.best, self.wall_seconds(progress))
@@ -127,24 +152,6 @@ class Outputs:
             logger.log_summary(result)
             logger.close()
         return result
-
-    # ------------------------------------------------------------ resuming
-    def restore(self, saved: Dict, progress: Progress) -> None:
-        """Put a checkpoint's states and progress back, and cut the files back to what it covers."""
-        parts = self.parts
-        checkpoints.load_states(saved, parts.model, parts.optimizer, parts.scheduler, parts.shuffle)
-        state = saved["progress"]
-        for key in ("epoch", "step", "epoch_step", "row", "bound", "wall_seconds"):
-            setattr(progress, key, state[key])
-        self.best.load(state["best"])
-        self.cut_files_to(progress)
-
-    def cut_files_to(self, progress: Progress) -> None:
-        """Drop rows a killed run wrote after its last checkpoint, so resumed rows follow on exactly."""
-        truncate_csv(self.paths.iterations, "step", progress.step)
-        truncate_csv(self.paths.params, "step", progress.step)
-        truncate_csv(self.paths.epochs, "epoch", progress.epoch)
-        truncate_csv(self.paths.fit, "epoch", progress.epoch)
 
     # ------------------------------------------------------------ helpers
     def wall_seconds(self, progress: Progress) -> float:
@@ -157,6 +164,7 @@ class Outputs:
             shuffle_state = parts.shuffle.get_state()
         state = {**vars(progress), "wall_seconds": self.wall_seconds(progress), "best": self.best.state()}
         return checkpoints.payload(
+            fingerprint=self.fingerprint,
             model=parts.model,
             optimizer=parts.optimizer,
             scheduler=parts.scheduler,

@@ -1,10 +1,11 @@
 """A run's parts, built from its config: device, data, model, loss, optimizer, schedule, batches."""
 
+import math
 from dataclasses import dataclass
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from gdrun.errors import GdrunError
 from gdrun.training.build import (
@@ -48,11 +49,12 @@ def build(cfg: DictConfig) -> Parts:
     torch.manual_seed(cfg.seed)
     device = resolve_device(cfg.device)
     data = build_data(cfg.data, cfg.seed, device)
+    check_data(data, cfg.data)
     batch_size = resolve_batch_size(cfg.optim.batch_size, len(data))
     set_threads(cfg.threads, device, batch_size * data.x[0].numel())
     check_compatible(data, cfg.data.name, cfg.model, cfg.loss)
     args = model_args(data, cfg.loss.output)
-    model = build_model(cfg.model, args).to(device)
+    model = allocated_model(cfg.model, args, device)
     optimizer = build_optimizer(cfg.optim, model)
     epochs = int(cfg.optim.epochs)
     return Parts(
@@ -70,6 +72,56 @@ def build(cfg: DictConfig) -> Parts:
         threshold=threshold(cfg.loss.output),
         precision=mixed_precision(cfg.amp, device),
     )
+
+
+def check_data(data: Dataset, cfg: DictConfig) -> None:
+    """Refuse data with no samples, or with NaN or inf in it, which would otherwise end as a 'diverged' run."""
+    if len(data) == 0:
+        raise GdrunError(
+            f"data={cfg.name} has no training samples; check its settings (gdrun --cfg job data={cfg.name})."
+        )
+    problem = data.non_finite()
+    if problem is None:
+        return
+    settings = non_finite_settings(cfg)
+    source = f"{', '.join(settings)}: " if settings else ""
+    raise GdrunError(f"{source}data={cfg.name} contains {problem}; the data must be finite numbers.")
+
+
+def non_finite_settings(cfg: DictConfig) -> List[str]:
+    """The data's settings that hold NaN or inf, as key=value."""
+    values = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(values, dict)
+
+    def non_finite(value: Any) -> bool:
+        if isinstance(value, (list, tuple)):
+            return any(non_finite(v) for v in value)
+        return isinstance(value, float) and not math.isfinite(value)
+
+    return [f"data.{key!s}={value}" for key, value in values.items() if non_finite(value)]
+
+
+def allocated_model(cfg: DictConfig, args: Dict[str, Any], device: torch.device) -> torch.nn.Module:
+    """The model on its device; one too large for the device's memory is bad input, said as such."""
+    try:
+        return build_model(cfg, args).to(device)
+    except Exception as error:
+        if not out_of_memory(error):
+            raise
+        sizes = [f"model.{key}={cfg[key]}" for key in ("hidden", "channels") if key in cfg]
+        what = " ".join([f"model={cfg.name}", *sizes])
+        raise GdrunError(
+            f"{what} does not fit in this machine's {device.type} memory; give it smaller layers."
+        ) from error
+
+
+def out_of_memory(error: Optional[BaseException]) -> bool:
+    """Whether torch failed to allocate memory (on any device), here or in what caused it."""
+    while error is not None:
+        if isinstance(error, (MemoryError, torch.OutOfMemoryError)) or "can't allocate memory" in str(error):
+            return True
+        error = error.__cause__
+    return False
 
 
 def threshold(output: str) -> float:

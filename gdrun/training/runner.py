@@ -11,9 +11,10 @@ checkpoints/last.pt is written, mid-epoch if need be, so `gdrun resume=FOLDER` g
 import itertools
 import math
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -21,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from gdrun.config.schema import what_ran
 from gdrun.rundir.files import write_json
 from gdrun.rundir.layout import RunPaths
+from gdrun.training import checkpoints
 from gdrun.training.best import Best
 from gdrun.training.data import tensor_batches
 from gdrun.training.epoch import evaluate_set, train_epoch
@@ -29,18 +31,39 @@ from gdrun.training.parts import Parts, build
 from gdrun.training.signals import StopRequest
 
 
-def train(cfg: DictConfig, folder: Path, resume_from: Optional[Dict] = None) -> Dict:
-    """Train the experiment `cfg` describes into `folder` (or go on from a checkpoint); return its summary."""
+@dataclass
+class Resume:
+    """A run about to go on: its checkpoint, and its parts built with the checkpoint's states in them."""
+
+    saved: Dict[str, Any]
+    parts: Parts
+    progress: Progress
+
+
+def prepare_resume(cfg: DictConfig, saved: Dict[str, Any], path: Path) -> Resume:
+    """Build the run's parts and put the checkpoint (at `path`) into them, writing nothing.
+
+    GdrunError when the checkpoint is not the folder's own (its fingerprint: the settings and the
+    data that produced it) or does not fit the model and optimizer the config builds.
+    """
+    parts = build(cfg)
+    checkpoints.check_belongs(saved, resolved(cfg), parts.data, path)
+    checkpoints.load_states(saved, parts.model, parts.optimizer, parts.scheduler, parts.shuffle)
+    state = saved["progress"]
+    progress = Progress(**{key: state[key] for key in ("epoch", "step", "epoch_step", "row", "bound", "wall_seconds")})
+    return Resume(saved, parts, progress)
+
+
+def train(cfg: DictConfig, folder: Path, resume: Optional[Resume] = None) -> Dict:
+    """Train the experiment `cfg` describes into `folder` (or go on from `resume`); return its summary."""
+    parts = resume.parts if resume else build(cfg)
+    progress = resume.progress if resume else Progress()
     folder.mkdir(parents=True, exist_ok=True)
     # Until the run ends, listings and sweep summaries see it as running, not as failed.
     write_json(RunPaths(folder).summary, {"status": "running", "started": datetime.now().isoformat()})
-    parts = build(cfg)
-    progress = Progress()
-    outputs = Outputs(folder, parts, output_settings(cfg), resume=resume_from is not None)
-    if resume_from is not None:
-        outputs.restore(resume_from, progress)
+    outputs = Outputs(folder, parts, output_settings(cfg), resume.saved["progress"] if resume else None)
     with StopRequest() as stop, outputs:
-        if resume_from is None:
+        if resume is None:
             start(parts, progress, outputs, cfg.diverge_factor)
         status = epoch_loop(parts, progress, outputs, stop)
         progress.stopped_by = stop.name  # read here: a signal may land after the loop's last look
@@ -51,13 +74,18 @@ def train(cfg: DictConfig, folder: Path, resume_from: Optional[Dict] = None) -> 
     return outputs.finish(status, progress, summary)
 
 
-def output_settings(cfg: DictConfig) -> Settings:
-    """What the run's outputs need from its config."""
+def resolved(cfg: DictConfig) -> Dict[str, Any]:
+    """The config as plain values, interpolations resolved (what checkpoints keep)."""
     config = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(config, dict)
+    return {str(k): v for k, v in config.items()}
+
+
+def output_settings(cfg: DictConfig) -> Settings:
+    """What the run's outputs need from its config."""
     return Settings(
         title=title(cfg),
-        config={str(k): v for k, v in config.items()},
+        config=resolved(cfg),
         loggers=cfg.loggers,
         fit_every=cfg.fit_every,
         checkpoint_every=cfg.checkpoint_every,
@@ -67,7 +95,11 @@ def output_settings(cfg: DictConfig) -> Settings:
 
 def start(parts: Parts, progress: Progress, outputs: Outputs, diverge_factor: Optional[float]) -> None:
     """Epoch 0: the initial model on the whole data; the divergence bound from its cost."""
-    row = epoch_row(parts, epoch=0, seconds=0.0)
+    begin(epoch_row(parts, epoch=0, seconds=0.0), progress, outputs, diverge_factor)
+
+
+def begin(row: Dict, progress: Progress, outputs: Outputs, diverge_factor: Optional[float]) -> None:
+    """Epoch 0 from its row (the initial model's metrics): the divergence bound from its cost, its files."""
     progress.row = row
     progress.bound = math.inf if diverge_factor is None else diverge_factor * max(row["train_loss"], 1e-12)
     outputs.start(row, progress)
@@ -96,30 +128,61 @@ def epoch_loop(parts: Parts, progress: Progress, outputs: Outputs, stop: StopReq
         )
         seconds = time.perf_counter() - tick
         first_step = progress.step + 1
-        progress.step += len(costs)
-        progress.epoch_step += len(costs)
-        outputs.iterations(first_step, epoch, costs, lr, progress.step)
-
-        bad = first_bad(costs, progress.bound)
-        if bad is not None:
-            outputs.cut_epoch(first_step, epoch)
-            progress.diverged_at, progress.diverged_cost = first_step + bad, costs[bad]
-            return "diverged"
-        if progress.epoch_step < parts.steps_per_epoch:  # stopped mid-epoch by a signal
-            outputs.cut_epoch(first_step, epoch)
-            outputs.save_last(progress, shuffle_state=epoch_start)
-            return "interrupted"
-
-        progress.epoch, progress.epoch_step = epoch, 0
+        ended = record_steps(parts, progress, outputs, epoch, first_step, costs, lr, epoch_start)
+        if ended is not None:
+            return ended
         row = epoch_row(parts, epoch, seconds, lr)
-        progress.row = row
-        step_scheduler(parts.scheduler, row)
-        outputs.end_epoch(first_step, row, progress)
-        if stop.requested:
-            outputs.save_last(progress)
-            return "interrupted"
-        outputs.maybe_save_last(progress)
+        ended = close_epoch(parts, progress, outputs, first_step, row, lambda: stop.requested)
+        if ended is not None:
+            return ended
     return "completed"
+
+
+def record_steps(
+    parts: Parts,
+    progress: Progress,
+    outputs: Outputs,
+    epoch: int,
+    first_step: int,
+    costs: List[float],
+    lr: float,
+    epoch_start: Optional[torch.Tensor],
+) -> Optional[str]:
+    """The costs of an epoch's steps (first_step, ...) into the files; how the run ended if the epoch ended it.
+
+    `diverged` at the first bad cost; `interrupted` when a stop cut the epoch short (last.pt then
+    keeps `epoch_start`, the data order of the epoch, which a resumed run replays); else None.
+    """
+    progress.step += len(costs)
+    progress.epoch_step += len(costs)
+    outputs.iterations(first_step, epoch, costs, lr, progress.step)
+
+    bad = first_bad(costs, progress.bound)
+    if bad is not None:
+        outputs.cut_epoch(first_step, epoch)
+        progress.diverged_at, progress.diverged_cost = first_step + bad, costs[bad]
+        return "diverged"
+    if progress.epoch_step < parts.steps_per_epoch:  # stopped mid-epoch by a signal
+        outputs.cut_epoch(first_step, epoch)
+        outputs.save_last(progress, shuffle_state=epoch_start)
+        return "interrupted"
+    return None
+
+
+def close_epoch(
+    parts: Parts, progress: Progress, outputs: Outputs, first_step: int, row: Dict, stopping: Callable[[], bool]
+) -> Optional[str]:
+    """A whole epoch done (its epochs.csv `row`): the schedule's step, its files, last.pt when due;
+    `interrupted` when `stopping()` (a stop has come: last.pt is then written), else None."""
+    progress.epoch, progress.epoch_step = row["epoch"], 0
+    progress.row = row
+    step_scheduler(parts.scheduler, row)
+    outputs.end_epoch(first_step, row, progress)
+    if stopping():
+        outputs.save_last(progress)
+        return "interrupted"
+    outputs.maybe_save_last(progress)
+    return None
 
 
 def first_bad(costs: List[float], bound: float) -> Optional[int]:
@@ -135,19 +198,23 @@ def epoch_row(parts: Parts, epoch: int, seconds: float, lr: Optional[float] = No
     """One epochs.csv row: the model on the whole training set and the validation set."""
     data = parts.data
     train_metrics = evaluate_set(parts.net, parts.loss_fn, data.x, data.y, data.task, parts.threshold)
-    row = {
-        "epoch": epoch,
-        "train_loss": train_metrics["loss"],
-        "train_accuracy": train_metrics.get("accuracy"),
-        "val_loss": None,
-        "val_accuracy": None,
-        "lr": current_lr(parts.optimizer) if lr is None else lr,
-        "seconds": seconds,
-    }
+    val = None
     if data.val is not None:
         val = evaluate_set(parts.net, parts.loss_fn, data.val.x, data.val.y, data.task, parts.threshold)
-        row.update(val_loss=val["loss"], val_accuracy=val.get("accuracy"))
-    return row
+    return make_row(epoch, train_metrics, val, current_lr(parts.optimizer) if lr is None else lr, seconds)
+
+
+def make_row(epoch: int, train: Dict[str, float], val: Optional[Dict[str, float]], lr: float, seconds: float) -> Dict:
+    """One epochs.csv row from evaluate_set's metrics of the training set and of the validation set (None: none)."""
+    return {
+        "epoch": epoch,
+        "train_loss": train["loss"],
+        "train_accuracy": train.get("accuracy"),
+        "val_loss": val["loss"] if val is not None else None,
+        "val_accuracy": val.get("accuracy") if val is not None else None,
+        "lr": lr,
+        "seconds": seconds,
+    }
 
 
 def step_scheduler(scheduler: Optional[object], row: Dict) -> None:

@@ -7,14 +7,24 @@
   model's output on a grid over them at a few epochs: the fitted line/curve/plane over time.
 """
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional
 
 import torch
 
-from gdrun.rundir.files import CsvLog
+from gdrun.rundir.files import CsvLog, replace_atomically, truncate_csv
 from gdrun.rundir.layout import RunPaths
 from gdrun.training.data import Dataset
+
+
+@dataclass(frozen=True)
+class Done:
+    """How far a run folder's files go: the last step and epoch they hold (0, -1 for a fresh run)."""
+
+    step: int = 0
+    epoch: int = -1
+
 
 # Short names for a linear model's parameters, the w and b of the labs and the plots.
 PARAM_NAMES = {"weight": "w", "bias": "b"}
@@ -31,7 +41,8 @@ def low_dimensional(data: Dataset) -> bool:
 class Traces:
     """Collects the parameter path and fit snapshots of one run and appends them to the run folder."""
 
-    def __init__(self, folder: Path, model: torch.nn.Module, data: Dataset, fit_every: int, resume: bool):
+    def __init__(self, folder: Path, model: torch.nn.Module, data: Dataset, fit_every: int, done: Done):
+        """`done`: the (step, epoch) the files already hold and keep; rows after it are cut first."""
         self.model, self.data, self.fit_every = model, data, fit_every
         paths = RunPaths(folder)
         named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
@@ -42,15 +53,18 @@ class Traces:
         self.params_log: Optional[CsvLog] = None
         if self.track_params:
             names = [column for n, p in named for column in _columns(n, p.numel())]
-            self.params_log = CsvLog(paths.params, ["step", "epoch", *names])
+            columns = ["step", "epoch", *names]
+            truncate_csv(paths.params, columns, "step", done.step)
+            self.params_log = CsvLog(paths.params, columns)
         self.grid = _grid(data) if low_dimensional(data) else None
         self.fit_log = None
         if self.grid is not None:
             outputs = [f"out{i + 1}" for i in range(data.num_outputs)]
             inputs = [f"x{i + 1}" for i in range(self.grid.shape[1])]
-            self.fit_log = CsvLog(paths.fit, ["epoch", *inputs, *outputs])
-            if not resume:
-                _write_points(paths.data, data)
+            columns = ["epoch", *inputs, *outputs]
+            truncate_csv(paths.fit, columns, "epoch", done.epoch)
+            self.fit_log = CsvLog(paths.fit, columns)
+            _write_points(paths.data, data)  # whole again on resume: a kill may have cut it
 
     def after_step(self) -> None:
         """Keep the parameters after this step: at most two numbers, read as floats (~1 us)."""
@@ -90,6 +104,12 @@ class Traces:
         self.fit_log.write([epoch, *row] for row in rows)
         self.fit_log.flush()
 
+    def sync(self) -> None:
+        """Every row so far onto the disk (before a checkpoint that counts them)."""
+        for log in (self.params_log, self.fit_log):
+            if log is not None:
+                log.sync()
+
     def close(self) -> None:
         for log in (self.params_log, self.fit_log):
             if log is not None:
@@ -116,13 +136,14 @@ def _grid(data: Dataset) -> torch.Tensor:
 
 
 def _write_points(path: Path, data: Dataset) -> None:
-    """The training (and validation) points as `split,x1[,x2],y1[,y2]` rows."""
+    """The training (and validation) points as `split,x1[,x2],y1[,y2]` rows, written whole (atomically)."""
     splits = [("train", data)] + ([("val", data.val)] if data.val is not None else [])
     width_x = data.x[0].numel()
     width_y = 1 if data.y.dim() == 1 else data.y.shape[1]
-    log = CsvLog(path, ["split", *[f"x{i + 1}" for i in range(width_x)], *[f"y{i + 1}" for i in range(width_y)]])
+    lines = [",".join(["split", *[f"x{i + 1}" for i in range(width_x)], *[f"y{i + 1}" for i in range(width_y)]])]
     for name, split in splits:
         xs = split.x.reshape(len(split), -1).cpu().tolist()
         ys = split.y.reshape(len(split), -1).cpu().tolist()
-        log.write([name, *x, *y] for x, y in zip(xs, ys))
-    log.close()
+        lines += [",".join([name, *map(repr, x), *map(repr, y)]) for x, y in zip(xs, ys)]
+    text = ("\n".join(lines) + "\n").encode()
+    replace_atomically(path, lambda f: f.write(text))

@@ -1,7 +1,8 @@
-"""Write small MNIST-shaped datasets in torchvision's raw IDX layout, for offline runs and tests."""
+"""torchvision's raw MNIST (IDX) files: write small ones for offline runs and tests; say what is wrong with one."""
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -20,6 +21,37 @@ _FILES = {
     "test_labels": "t10k-labels-idx1-ubyte",
 }
 DATASETS = ("MNIST", "FashionMNIST")
+
+
+def split_files(raw: str | os.PathLike, train: bool) -> tuple[Path, Path]:
+    """The image and label files of one split, as torchvision's MNIST class reads them."""
+    prefix = "train" if train else "test"
+    return Path(raw) / _FILES[f"{prefix}_images"], Path(raw) / _FILES[f"{prefix}_labels"]
+
+
+def idx_problem(path: str | os.PathLike, images: bool) -> str | None:
+    """What is wrong with an IDX image (or label) file, in a few words; None if its header and size agree."""
+    expected = _IMAGES_MAGIC if images else _LABELS_MAGIC
+    with open(path, "rb") as f:
+        head = f.read(4)
+        if len(head) < 4:
+            return f"it is truncated: {len(head)} bytes, too short for its header"
+        magic = int.from_bytes(head, "big")
+        if magic != expected:
+            kind = "image" if images else "label"
+            return f"it does not start with the IDX {kind} file's magic number 0x{expected:08x} (it has 0x{magic:08x})"
+        ndim = magic & 0xFF
+        dims_bytes = f.read(4 * ndim)
+    if len(dims_bytes) < 4 * ndim:
+        return f"it is truncated: {4 + len(dims_bytes)} bytes, too short for its header"
+    dims = [int(d) for d in np.frombuffer(dims_bytes, dtype=">u4")]
+    needed = 4 * (1 + ndim) + math.prod(dims)
+    size = Path(path).stat().st_size
+    if size != needed:
+        state = "truncated" if size < needed else "longer than its header says"
+        shape = " x ".join(map(str, dims))
+        return f"it is {state}: {size:,} bytes, where the {shape} values of its header need {needed:,}"
+    return None
 
 
 def write_idx_images(path: str | os.PathLike, images: np.ndarray) -> None:

@@ -9,6 +9,7 @@ import torch
 
 from gdrun.errors import GdrunError
 from gdrun.training.data import Dataset
+from gdrun.training.datasets import idx
 
 
 def torchvision_dataset(dataset: str, root: str, download: bool) -> Dataset:
@@ -29,19 +30,49 @@ def torchvision_dataset(dataset: str, root: str, download: bool) -> Dataset:
 
 
 def _load_split(cls, root: str, train: bool, download: bool):
+    raw = Path(root) / cls.__name__ / "raw"
     try:
-        return cls(root, train=train, download=download)
-    except RuntimeError as error:
-        where = Path(root) / cls.__name__ / "raw"
+        split = cls(root, train=train, download=download)
+    except Exception as error:  # RuntimeError when a file is missing; a damaged one fails in many ways
+        _refuse_damaged(raw, train)
+        if not isinstance(error, RuntimeError):
+            raise
         hint = (
             "the download failed (no network?): place the four IDX files there"
             if download
             else "place the four IDX files there, or allow data.download=true"
         )
         raise GdrunError(
-            f"{cls.__name__} not found under data.root={root} (looked in {where}); "
+            f"{cls.__name__} not found under data.root={root} (looked in {raw}); "
             f"{hint}.\n  torchvision said: {str(error).splitlines()[0]}"
         ) from error
+    _refuse_mismatched(split, raw, train)
+    return split
+
+
+def _damaged(path: Path, problem: str) -> GdrunError:
+    return GdrunError(
+        f"{path} is damaged: {problem}; delete it and run again with data.download=true (or put a good copy there)."
+    )
+
+
+def _refuse_damaged(raw: Path, train: bool) -> None:
+    """Name the split's file that torchvision could not read, and why (truncated, wrong magic number)."""
+    for path, images in zip(idx.split_files(raw, train), (True, False)):
+        problem = idx.idx_problem(path, images) if path.is_file() else None
+        if problem is not None:
+            raise _damaged(path, problem)
+
+
+def _refuse_mismatched(split, raw: Path, train: bool) -> None:
+    """Files that read well but do not belong together: a label per image, each label a class."""
+    images, labels = idx.split_files(raw, train)
+    n, m = len(split.data), len(split.targets)
+    if n != m:
+        raise _damaged(labels, f"it has {m:,} labels for the {n:,} images of {images.name}")
+    if m and int(split.targets.max()) >= len(split.classes):
+        label = int(split.targets.max())
+        raise _damaged(labels, f"it has label {label}, but {type(split).__name__} has {len(split.classes)} classes")
 
 
 def _as_tensors(split) -> tuple:
