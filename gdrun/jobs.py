@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from gdrun.config.checks import check_values
-from gdrun.config.targets import trusting, upgrade
+from gdrun.config.targets import modules_named, trusting, upgrade
 from gdrun.errors import (
     EXIT_BAD_INPUT,
     EXIT_DIVERGED,
@@ -84,7 +84,10 @@ def run_job(cfg: DictConfig, folder: Path, resume: Optional["Resume"] = None, qu
             if not held_before:
                 lock.release(folder)
         if cfg.plots:
-            draw_pictures(folder)
+            # The pictures read the run back from its folder; the targets this command line named
+            # (a model class of the user's own) are the user's, so they are trusted for that.
+            with trusting(modules_named(cfg)):
+                draw_pictures(folder)
         from gdrun.training.display import final_table
 
         final_table(summary, folder)
@@ -120,6 +123,19 @@ def remove_temporary_files(folder: Path) -> None:
         for tmp in directory.glob(".*.tmp") if directory.is_dir() else ():
             with contextlib.suppress(OSError):
                 tmp.unlink()
+
+
+def discard_refused(folder: Path) -> None:
+    """Remove the folder of a run refused before it trained: only Hydra's record, its log and a failed
+    summary are in it. A folder with metric rows or a checkpoint is a run and stays."""
+    paths = RunPaths(folder)
+    if paths.iterations.exists() or paths.epochs.exists() or paths.checkpoints.exists():
+        return
+    expected = {paths.hydra, paths.log, paths.summary}
+    if all(child in expected for child in folder.iterdir()):
+        shutil.rmtree(folder, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            folder.parent.rmdir()  # outputs/DATE/ when it held only this one
 
 
 def failure_message(error: BaseException, folder: Path) -> str:
@@ -198,6 +214,8 @@ def hydra_task(cfg: DictConfig, folder: Path, in_sweep: bool) -> Optional[float]
     except MachineError as error:  # a full disk: said in a sentence, exit 4
         return job_failed(folder, str(error), EXIT_MACHINE, in_sweep)
     except GdrunError as error:
+        if not in_sweep:  # bad input is not a run: leave no folder behind (a sweep keeps its jobs' record)
+            discard_refused(folder)
         return job_failed(folder, str(error), EXIT_BAD_INPUT, in_sweep)
     except Exception as error:  # noqa: BLE001 - a failure never takes the sweep's other jobs with it
         return job_failed(folder, failure_message(error, folder), EXIT_FAILED, in_sweep)

@@ -1,7 +1,8 @@
 """The `gdrun-report` command: redraw the pictures of run and sweep folders from their files, without training.
 
   gdrun-report outputs/2026-01-01/12-00-00-000000          a run's plots/
-  gdrun-report outputs/multirun/2026-01-01/12-00-00-000000 a sweep: summary.csv, its pictures, each job's
+  gdrun-report outputs/multirun/2026-01-01/12-00-00-000000 a sweep: summary.csv (groups.csv over seeds), its
+                                                           pictures, each job's
   gdrun-report --compare RUN_A RUN_B --out bgd_vs_sgd       several runs overlaid (lab 004: BGD against SGD)
 
 matplotlib and torch are imported only once there is something to draw: `--help` answers at once.
@@ -30,7 +31,7 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="gdrun-report",
         description="Redraw the pictures of gdrun run folders and sweep folders from the files they hold "
-        "(no training): a run's plots/, a sweep's summary.csv and pictures at its root.",
+        "(no training): a run's plots/, a sweep's summary.csv (and groups.csv over seeds) and pictures at its root.",
     )
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="run folders and/or sweep folders")
     parser.add_argument(

@@ -49,7 +49,8 @@ class DataConf:
     """Keys every dataset has; the rest are the arguments of its `_target_`."""
 
     _target_: str = MISSING
-    name: str = own()
+    # A config of your own may leave it out: it is then the _target_'s name.
+    name: str = own("${._target_}")
     # Visit the training set in a new random order every epoch (real data) or in order (labs).
     shuffle: bool = own(False)
     # Fraction of the training set held out for validation; 0 keeps the dataset's own split.
@@ -129,17 +130,91 @@ class DigitsConf(DataConf):
     val_split: float = 0.2
 
 
+@dataclass
+class FileDataConf(DataConf):
+    """Data read from a file or folder of the user's: a relative `path` is read from `root`."""
+
+    # null: a small sample gdrun writes into its cache (see each option's YAML), to try the option on.
+    path: Optional[str] = None
+    # Where a relative path is read from; "." is the folder gdrun runs in (a run folder records it,
+    # so eval=, gdrun.load_run and gdrun-report find the file from anywhere).
+    root: str = "."
+    shuffle: bool = own(True)
+    # Held out when the data has no validation set of its own (an npz's x_val, a folder's val/).
+    val_split: float = own(0.2)
+    batch_size: Any = own(32)
+    epochs: int = own(20)
+
+
+@option("data", "csv")
+@dataclass
+class CsvConf(FileDataConf):
+    """A table with a header row: `target` is the column to predict, `features` the inputs."""
+
+    _target_: str = "gdrun.training.datasets.tabular.csv"
+    # null: the last column.
+    target: Optional[str] = None
+    # null: every column but the target.
+    features: Optional[List[str]] = None
+    # regression, binary or multiclass; null: inferred from the target column (decimals: regression;
+    # whole numbers or text with at most 20 distinct values: classification).
+    task: Optional[str] = None
+    # Leave out the rows with an empty or NaN cell in a column used, instead of refusing the file.
+    drop_missing: bool = False
+    # Scale each feature by the training set's mean and standard deviation (recorded in summary.json).
+    standardize: bool = own(False)
+
+
+@option("data", "npz")
+@dataclass
+class NpzConf(FileDataConf):
+    """Arrays in a NumPy .npz file: inputs `x`, targets `y`, and an optional validation pair."""
+
+    _target_: str = "gdrun.training.datasets.tabular.npz"
+    x: str = "x"
+    y: str = "y"
+    x_val: Optional[str] = None
+    y_val: Optional[str] = None
+    # As data=csv's: null infers it from y (floats: regression; integers or text: classification).
+    task: Optional[str] = None
+    standardize: bool = own(False)
+
+
+@option("data", "image_folder")
+@dataclass
+class ImageFolderConf(FileDataConf):
+    """Images in one sub-folder per class (torchvision's ImageFolder); train/ and val/ when present."""
+
+    _target_: str = "gdrun.training.datasets.folders.image_folder"
+    # [height, width] to resize every image to; null: keep their size (they must all have the same).
+    size: Optional[List[int]] = None
+    # One channel; null: when every image is grayscale.
+    grayscale: Optional[bool] = None
+
+
+@option("data", "custom")
+@dataclass
+class CustomDataConf(DataConf):
+    """Your own dataset builder: `_target_` and any keys you add (+data.KEY=VALUE, or in your YAML).
+
+    The builder returns a gdrun.training.data.Dataset, or arrays: (x, y), (x, y, x_val, y_val), a
+    dict with those keys, or an object with .data and .target (scikit-learn's loaders).
+    """
+
+
 # ---------------------------------------------------------------- model
 @dataclass
 class ModelConf:
     """Every model's builder also receives input_shape, num_outputs and output from the data and loss."""
 
     _target_: str = MISSING
-    name: str = own()
+    # A config of your own may leave it out: it is then the _target_'s name.
+    name: str = own("${._target_}")
     # Tasks the model makes sense for; empty means any.
     tasks: List[str] = own(default_factory=list)
-    # Fixed initial values by state_dict name, e.g. {weight: [[-15.0]], bias: [-10.0]}.
-    init: Any = None
+    # Fixed initial values by state_dict name, e.g. {weight: [[-15.0]], bias: [-10.0]}; gdrun sets
+    # them after the builder made the model, so they work for any model.
+    init: Any = own(None)
 
 
 @option("model", "linear")
@@ -166,6 +241,12 @@ class CNNConf(ModelConf):
     hidden: int = 64
 
 
+@option("model", "custom")
+@dataclass
+class CustomModelConf(ModelConf):
+    """Your own model builder: `_target_(input_shape, num_outputs, output, **your keys)`; no other keys."""
+
+
 # ---------------------------------------------------------------- loss
 @option("loss", "loss")
 @dataclass
@@ -176,6 +257,19 @@ class LossConf:
     output: str = own("identity")
     # Tasks whose targets this loss accepts.
     tasks: List[str] = own(default_factory=list)
+
+
+@option("loss", "auto")
+@dataclass
+class AutoLossConf(LossConf):
+    """The usual loss of the data's task, for data whose task is known only once it is read (data=csv):
+    cross entropy for classes, mean squared error for numbers, BCE on logits for data.task=binary."""
+
+    _target_: str = "gdrun.training.datasets.tabular.UsualLoss"
+    name: str = own("auto")
+    output: str = own("identity")
+    # The task the data declares (data.task), or null: told by the targets (class indices or numbers).
+    task: Optional[str] = "${oc.select:data.task,null}"
 
 
 # ---------------------------------------------------------------- optim
@@ -310,6 +404,9 @@ class Config:
     device: str = "auto"
     # Draw the pictures in plots/ after the run (from the files the run wrote).
     plots: bool = True
+    # In a sweep (gdrun -m), draw each job's pictures too, after the jobs, two processes at once. Off:
+    # a sweep draws only its own pictures at its root (with plots), and gdrun-report SWEEP_DIR the jobs'.
+    plots_jobs: bool = False
     # The loss surface's grid in plots/ (models with parameters w, b): w in +-W and b in +-B for
     # [W, B] ([W] for both); null: symmetric about 0 and just wide enough for the path.
     surface_range: Optional[List[float]] = None
@@ -349,8 +446,15 @@ BASES = {"data": DataConf, "model": ModelConf, "loss": LossConf, "optim": OptimC
 
 
 def gdrun_keys(group: str) -> Set[str]:
-    """The keys of a group's config that gdrun reads itself; the rest go to its `_target_`."""
-    return own_keys(BASES[group])
+    """The keys of a group's config that gdrun reads itself; the rest go to its `_target_`.
+
+    Those of every option's schema, not only the chosen one's: a config read back from a run
+    folder has lost its schema, and a key gdrun reads (data.standardize) is never a target's.
+    """
+    keys = own_keys(BASES[group])
+    for schema in SCHEMAS.get(group, {}).values():
+        keys |= own_keys(schema)
+    return keys
 
 
 def what_ran(cfg: Any) -> Dict[str, Any]:
@@ -366,12 +470,32 @@ def what_ran(cfg: Any) -> Dict[str, Any]:
     }
 
 
+# Options whose schema takes keys of your own (`+model.width=64`, or a key in your YAML).
+OPEN = {("data", "custom"), ("model", "custom")}
+# Options that are a schema alone, with no YAML file: loss=auto, which data=csv and the other
+# options of your data pick (a YAML in conf/loss/ would be one more loss to test on every dataset).
+CODE_OPTIONS = {("loss", "auto")}
+
+
 def register() -> None:
-    """Store the top-level schema and one schema per group option under schema/<group>/<name>."""
+    """Store the top-level schema and one schema per group option under schema/<group>/<name>.
+
+    An option's schema is closed (a misspelled key fails); `data` and `model` start open, so a
+    YAML of your own with only a `_target_` and its keys composes (an option's closed schema
+    closes them again), and so do the custom options.
+    """
     from hydra.core.config_store import ConfigStore  # here: reading a run's settings needs no Hydra
+    from omegaconf import OmegaConf
 
     cs = ConfigStore.instance()
-    cs.store(name="gdrun_schema", node=Config)
+    root = OmegaConf.structured(Config)
+    for group in ("data", "model"):
+        OmegaConf.set_struct(root._get_node(group), False)
+    cs.store(name="gdrun_schema", node=root)
     for group, schemas in SCHEMAS.items():
-        for name, node in schemas.items():
+        for name, schema in schemas.items():
+            node = OmegaConf.structured(schema)
+            OmegaConf.set_struct(node, (group, name) not in OPEN)
             cs.store(group=f"schema/{group}", name=name, node=node)
+            if (group, name) in CODE_OPTIONS:
+                cs.store(group=group, name=name, node=node)

@@ -1,7 +1,7 @@
 """Which pictures a run, a sweep or a comparison of runs gets, each drawn from the files alone."""
 
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 from gdrun.plots import style
 from gdrun.plots.curves import Line, draw_accuracy, draw_cost, draw_overlay
@@ -9,8 +9,18 @@ from gdrun.plots.fitted import draw_fit
 from gdrun.plots.gcpause import gc_paused
 from gdrun.plots.predictions import draw_predictions
 from gdrun.plots.surface import draw_paths, draw_surface
-from gdrun.plots.sweep_charts import draw_final_metric, draw_heatmap, label, line_styles
+from gdrun.plots.sweep_charts import (
+    LINESTYLES,
+    MAX_PANELS,
+    draw_final_metric,
+    draw_heatmap,
+    label,
+    palette,
+    settings_of,
+    values_of,
+)
 from gdrun.rundir.reader import RunFolder, differing, flat, shared, title_line
+from gdrun.rundir.sweep_summary import setting_keys
 
 FORMATS = ("png",)
 
@@ -38,20 +48,50 @@ def draw_sweep(
     formats: Sequence[str] = FORMATS,
     surface_range: Optional[Sequence[float]] = None,
 ) -> List[Path]:
-    """A sweep's pictures at its root: overlaid learning curves and paths, final metric, heat map."""
+    """A sweep's pictures at its root: overlaid learning curves and paths, final metric, heat map.
+
+    A setting repeated over seeds is one line (their mean, with a band); lines are coloured by the
+    first swept key (on a colour bar when it is a number with many values), a second key gets a row
+    of learning-curve panels per value (few values) or a line style, and the rest are named.
+    """
     if not jobs:
         return []
     swept = " × ".join(keys) if keys else "nothing"
     subtitle = f"{len(jobs)} jobs sweeping {swept} · {title_line(shared([job.run for job in jobs]))}"
-    styles = line_styles(jobs, keys)
-    lines = [Line(job.run, label(job, keys), color, dashes) for job, (color, dashes) in zip(jobs, styles)]
-    walks = [(line.run, line.label, line.color, line.linestyle) for line in lines]
+    settings = setting_keys(keys)
+    colors = palette(jobs, settings[0] if settings else None)
+    second = settings[1] if len(settings) > 1 else None
+    panel_key = second if second and len(values_of(jobs, second)) <= MAX_PANELS else None
+    dashes = {repr(v): LINESTYLES[i % len(LINESTYLES)] for i, v in enumerate(values_of(jobs, second))} if second else {}
+    named = [key for key in settings if key != panel_key]  # what a line's label says
+    repeated = [key for key in keys if key not in settings]
+
+    def name(job, keys: Sequence[str]) -> str:
+        """A setting's label; for a sweep of seeds alone, `every seed`."""
+        return label(job, keys) if keys or not repeated else f"every {' × '.join(repeated)}"
+
+    def look(job) -> Tuple[object, str]:
+        value = job.values.get(settings[0]) if settings else None
+        return colors.color(value), dashes.get(repr(job.values.get(second)), "-") if second else "-"
+
+    lines = []
+    for setting in settings_of(jobs, settings):
+        first, *repeats = setting.jobs
+        color, linestyle = look(first)
+        panel = f"{panel_key}={style.format_value(first.values.get(panel_key))}" if panel_key else ""
+        linestyle = "-" if panel_key else linestyle
+        lines.append(Line(first.run, name(first, named), color, linestyle, [job.run for job in repeats], panel))
+    styles = [(f"{second}={style.format_value(v)}", dashes[repr(v)]) for v in values_of(jobs, second)] if second else []
+    # With a colour bar for the first key the curves have no legend entries: the line styles get theirs.
+    curve_styles = styles if not panel_key and colors.scale is not None else []
+    # Paths: one legend entry per value of the first key (seeds and the second key's values share it).
+    walks = [(job.run, name(job, settings[:1]), *look(job)) for job in jobs]
     with gc_paused():
         return [
-            *draw_overlay(lines, sweep_dir, "learning_curves", subtitle, formats),
+            *draw_overlay(lines, sweep_dir, "learning_curves", subtitle, formats, colors.scale, curve_styles),
             *draw_final_metric(jobs, keys, sweep_dir, subtitle, formats),
             *draw_heatmap(jobs, keys, sweep_dir, subtitle, formats),
-            *draw_paths(walks, sweep_dir, subtitle, formats, surface_range),
+            *draw_paths(walks, sweep_dir, subtitle, formats, surface_range, colors.scale, styles),
         ]
 
 

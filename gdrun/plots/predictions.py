@@ -64,7 +64,8 @@ def predictions(run: RunFolder) -> Optional[Predictions]:
         data_cfg["root"] = str(run.launch_dir / Path(data_cfg["root"]).expanduser())  # relative to where gdrun ran
     if "download" in data_cfg:
         data_cfg["download"] = False
-    data = build_data(OmegaConf.create(data_cfg), cfg.seed, torch.device("cpu"))
+    scaling = (run.model_args or {}).get("input_scaling")  # the run's own standardization, as recorded
+    data = build_data(OmegaConf.create(data_cfg), cfg.seed, torch.device("cpu"), scaling)
     split, name = (data.val, "validation") if data.val is not None else (data, "training")
     state = torch.load(run.paths.model, map_location="cpu", weights_only=True)
     model = build_saved_model(cfg.model, run.model_args or model_args(data, cfg.loss.output), state)

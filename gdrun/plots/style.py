@@ -6,6 +6,7 @@ is freed as soon as it goes out of scope.
 """
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -147,3 +148,46 @@ def nice_ceiling(value: float) -> float:
 def format_value(value) -> str:
     """A swept or compared value as a short label: 0.1, 1e-05, full."""
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+# ---------------------------------------------------------------- several runs on one picture (sweeps)
+# A swept number with more values than this is coloured on a scale with a colour bar, not named in a legend.
+MAX_LEGEND = 6
+# A legend with more entries than this goes outside the axes, where it covers no curve.
+LEGEND_INSIDE = 4
+
+
+@dataclass
+class ColorScale:
+    """Colours for the values of a swept number: light (small) to dark (large), read off a colour bar."""
+
+    key: str
+    cmap: Any
+    norm: Any
+    log: bool
+
+    def color(self, value: float):
+        return self.cmap(self.norm(value))
+
+    def bar(self, fig: Figure, axes: Sequence[Any]) -> None:
+        """The colour bar beside `axes`, labelled with the key (and a tick at each value when they are few)."""
+        from matplotlib.cm import ScalarMappable
+
+        bar = fig.colorbar(ScalarMappable(norm=self.norm, cmap=self.cmap), ax=list(axes), shrink=0.9, aspect=30)
+        if self.log:
+            log_labels(bar.ax.yaxis)
+        bar.set_label(self.key + (" (log scale)" if self.log else ""))
+
+
+def color_scale(key: str, values: Sequence[float]) -> ColorScale:
+    """A colour scale over a swept number's values: logarithmic for learning rates and spans of decades."""
+    from matplotlib import colormaps
+    from matplotlib.colors import ListedColormap, LogNorm, Normalize
+
+    array = np.array(values, dtype=float)
+    log = bool((array > 0).all() and (key.endswith("lr") or spans_decades(array)))
+    cmap = ListedColormap(colormaps[LINES](np.linspace(0.8, 0.05, 256)), name="gdrun_values")
+    lo, hi = float(array.min()), float(array.max())
+    if lo == hi:
+        lo, hi = (lo / 2, hi * 2) if log else (lo - 1, hi + 1)
+    return ColorScale(key, cmap, LogNorm(lo, hi) if log else Normalize(lo, hi), log)

@@ -309,12 +309,22 @@ def draw_paths(
     subtitle: str,
     formats: Sequence[str],
     surface_range: Optional[Sequence[float]] = None,
+    scale: Optional[style.ColorScale] = None,
+    styles: Sequence[Tuple[str, str]] = (),
 ) -> List[Path]:
     """paths.png: several runs' paths on one loss surface (a sweep of learning rates, BGD against SGD).
 
-    `runs` are (run, label, colour, line style). Drawn only when the runs' paths lie on the same
-    surface: the same points, loss and parameters.
+    `runs` are (run, label, colour, line style); runs with the same label (a setting's seeds) share a
+    legend entry, and with `scale` the colours are read off a colour bar instead; `styles` are
+    (label, line style) legend entries for a key told apart by line style. A path that did not
+    complete is drawn until it leaves the picture, with a cross there (crosses that would cover each
+    other as one, with a count). The surface spans `surface_range`, else the one the runs' configs
+    share (a lab's grid), else the completed paths that went downhill (one whose cost grew is left
+    to run off it). Drawn only when the runs' paths lie on the same surface: the same points, loss
+    and parameters. The legend goes below the surface when it is long.
     """
+    from gdrun.plots.curves import Stop, stop_markers
+
     found = [(problem(run), run, label, color, dashes) for run, label, color, dashes in runs]
     # Runs that stopped before writing a path get a legend entry; a completed run without one
     # (more than two parameters) means there is no common surface to draw.
@@ -326,20 +336,91 @@ def draw_paths(
     if not all(first.same_surface(d[0]) for d in drawn[1:]):
         return []
     cost = cost_function(first)
-    box = ranges(framed([(d[0].path, d[1].status) for d in drawn]), surface_range)
-    walks = [
-        Walk(p.path, label if run.status == "completed" else f"{label} ({run.status})", color, dashes)
-        for p, run, label, color, dashes in drawn
-    ]
-    fig = style.figure(9, 6.5) if first.names == ["w", "b"] else style.figure(9, 5.5)
+    downhill = [(p.path, run.status) for p, run, *_ in drawn if run.status == "completed" and descends(cost, p.path)]
+    frame = downhill or [(p.path, run.status) for p, run, *_ in drawn]
+    box = ranges(framed(frame), surface_range or shared_range([run for _, run, *_ in drawn]))
+    walks, stops, named = [], [], set()
+    for p, run, label, color, dashes in drawn:
+        path = p.path
+        name = label if run.status == "completed" or styles else f"{label} ({run.status})"
+        if scale is not None or name in named:
+            name = f"_{name}"  # matplotlib leaves a label starting with _ out of the legend
+        named.add(name)
+        if run.status != "completed":
+            path, end = leaving(path, box)
+            if not len(path):  # not even a finite start: nothing to draw
+                continue
+            stops.append(Stop(end[0], float(cost(end[:1])[0]) if len(end) == 1 else end[1], color, run.status))
+        walks.append(Walk(path, name, color, dashes))
+    one = first.names == ["w"]
+    fig = style.figure(10, 6.5) if not one else style.figure(10, 5.5)
     ax = fig.add_subplot()
-    if first.names == ["w"]:
+    if one:
         draw_curve(ax, cost, box, walks)
     else:
         draw_contour(ax, fig, cost, box, walks)
+    ends = np.array([(s.x, s.y) for s in stops]).reshape(-1, 2)
+    for artist in list(ax.lines):  # a stopped path's end is where it leaves: a cross there, not a star
+        xy = np.asarray(artist.get_xydata())
+        if artist.get_marker() == "*" and xy.shape == (1, 2) and np.isclose(ends, xy).all(axis=1).any():
+            artist.remove()
+    if stops:
+        stop_markers(ax, stops)
     for run, label, color in pathless:
         ax.plot([], [], color=color, marker="X", ls="none", label=f"{label} ({run.status}): no path")
-    if pathless:
-        ax.legend(fontsize="small", loc="upper right", framealpha=0.85)
+    handles, labels = ax.get_legend_handles_labels()
+    for text, dashes in styles:
+        handles.append(ax.plot([], [], color="gray", ls=dashes)[0])
+        labels.append(text)
+    if stops:
+        handles.append(ax.plot([], [], marker="X", ms=9, ls="none", color="gray", mec=style.FAILED_COLOR)[0])
+        labels.append("where a path that did not complete leaves the picture (×N: N paths)")
+    legend = ax.get_legend()
+    if legend is not None:
+        legend.remove()
+    if scale is not None:
+        scale.bar(fig, [ax])
+    if len(labels) > style.LEGEND_INSIDE:
+        columns = 1 + (len(labels) - 1) // 8
+        ax.legend(handles, labels, fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.1), ncols=columns)
+    elif labels:
+        ax.legend(handles, labels, fontsize="small", loc="best", framealpha=0.85)
     style.title(fig, "Paths of gradient descent on the loss surface", subtitle)
     return style.save(fig, out, "paths", formats)
+
+
+def shared_range(runs: List[RunFolder]) -> Optional[List[float]]:
+    """The runs' surface_range when they all have the same one (a lab's sweep: the notebook's grid), else None."""
+    ranges_given = []
+    for run in runs:
+        cfg = run.config
+        ranges_given.append(list(cfg.get("surface_range") or []) if cfg is not None else [])
+    same = all(r == ranges_given[0] for r in ranges_given)
+    return ranges_given[0] if ranges_given and same and ranges_given[0] else None
+
+
+def descends(cost: Callable, path: np.ndarray) -> bool:
+    """True when the path ends lower on the surface than it started (its last finite point)."""
+    start, end = path[0], last_finite(path)
+    return bool(cost(*end[:, None]) <= cost(*start[:, None]))
+
+
+def leaving(path: np.ndarray, box: List[Tuple[float, float]]) -> Tuple[np.ndarray, np.ndarray]:
+    """A path up to where it first leaves `box` (the point on the edge where it does), or up to its last
+    finite point; and that point."""
+    ok = np.isfinite(path).all(axis=1)
+    path = path[: int(np.argmin(ok)) if not ok.all() else len(path)]
+    if not len(path):
+        return path, np.zeros(len(box))
+    lo, hi = np.array([b[0] for b in box]), np.array([b[1] for b in box])
+    outside = ((path < lo) | (path > hi)).any(axis=1)
+    if not outside.any():
+        return path, path[-1]
+    i = int(np.argmax(outside))
+    if i == 0:
+        return path[:1], path[0]
+    a, b = path[i - 1], path[i]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shares = np.where(b > hi, (hi - a) / (b - a), np.where(b < lo, (lo - a) / (b - a), 1.0))
+    edge = a + float(np.clip(shares.min(), 0, 1)) * (b - a)
+    return np.vstack([path[:i], edge]), edge

@@ -1,16 +1,22 @@
 """A sweep's pictures: the final metric against each swept value, and a heat map of two swept keys.
 
-Jobs that did not complete are drawn as such (a red cross, a grey cell named by their
-status), never left out. The overlaid learning curves and paths are curves.py's and
-surface.py's, shared with `gdrun-report --compare`.
+Jobs that repeat a setting over seeds (sweep_summary.REPEAT_KEYS) are one point: the mean of
+those that completed, with a band for its 95 % t-interval and a dot per seed. Jobs that did not
+complete are drawn as such (a red cross, a grey cell named by their status), never left out;
+crosses that would cover each other are drawn as one, with a count. The overlaid learning
+curves and paths are curves.py's and surface.py's, shared with `gdrun-report --compare`; how a
+sweep's lines are coloured and grouped is here.
 """
 
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from gdrun.plots import style
+from gdrun.rundir.sweep_summary import REPEAT_KEYS, describe, setting_keys
 
 # The line styles that tell apart the values of a second swept key.
 LINESTYLES = ("-", "--", ":", "-.")
@@ -18,6 +24,10 @@ LINESTYLES = ("-", "--", ":", "-.")
 # search's sampled values), and they are drawn as one cloud of points, and no heat map.
 MAX_GROUPS = 8
 MAX_CELLS = 12
+# A second swept key with at most this many values gets a row of learning-curve panels per value.
+MAX_PANELS = 4
+# Labels of stopped jobs closer than this (a fraction of the panel's width) are said as one.
+LABEL_SPACING = 0.1
 
 
 def values_of(jobs, key: str) -> List:
@@ -49,6 +59,46 @@ def line_styles(jobs, keys: Sequence[str]) -> List[Tuple[object, str]]:
         (palette[repr(job.values.get(keys[0]))], dashes[repr(job.values.get(keys[1]))] if len(keys) > 1 else "-")
         for job in jobs
     ]
+
+
+@dataclass
+class Palette:
+    """The colours of a swept key's values: named in a legend, or read off a colour bar (`scale`) when the
+    key is a number with more values than a legend can hold."""
+
+    colors: Dict[str, object]  # repr(value) -> colour
+    scale: Optional[style.ColorScale] = None
+
+    def color(self, value) -> object:
+        return self.colors[repr(value)]
+
+
+def palette(jobs, key: Optional[str]) -> Palette:
+    """Colours for `key`'s values, light (small) to dark (large); one colour when no key is swept."""
+    if key is None:
+        return Palette({repr(None): style.colors(1)[0]})
+    values = values_of(jobs, key)
+    if len(values) > style.MAX_LEGEND and all(is_number(v) for v in values):
+        scale = style.color_scale(key, [float(v) for v in values])
+        return Palette({repr(v): scale.color(float(v)) for v in values}, scale)
+    return Palette(dict(zip(map(repr, values), style.colors(len(values)))))
+
+
+@dataclass
+class Setting:
+    """The jobs that share the values of the swept keys but the repetitions (seed, data.fold)."""
+
+    values: Dict[str, object]
+    jobs: List
+
+
+def settings_of(jobs, keys: Sequence[str]) -> List[Setting]:
+    """The jobs grouped by their values of `keys`, in the order first met."""
+    found: Dict[Tuple, Setting] = {}
+    for job in jobs:
+        values = {key: job.values.get(key) for key in keys}
+        found.setdefault(tuple(map(repr, values.values())), Setting(values, [])).jobs.append(job)
+    return list(found.values())
 
 
 def headline(jobs) -> str:
@@ -84,80 +134,151 @@ def axis_for(ax, key: str, values: List) -> Dict:
 
 
 def draw_final_metric(jobs, keys: Sequence[str], out: Path, subtitle: str, formats: Sequence[str]) -> List[Path]:
-    """final_metric.png: per swept key, the final metric against its value, one line per other values."""
+    """final_metric.png: per swept key, the final metric against its value, one line per other values; a
+    setting repeated over seeds as their mean, with its 95 % interval as a band and a dot per seed."""
     if not keys:
         return []
     metric = headline(jobs)
-    fig = style.figure(max(9, 6.5 * len(keys)), 4.8)
-    for panel, key in enumerate(keys):
-        ax = fig.add_subplot(1, len(keys), panel + 1)
-        positions = axis_for(ax, key, values_of(jobs, key))
-        others = [k for k in keys if k != key]
-        groups: Dict[str, list] = {}
-        for job in jobs:
-            groups.setdefault(label(job, others) if others else "", []).append(job)
-        cloud = len(groups) > MAX_GROUPS  # a search samples new values each trial: one cloud of points
-        if cloud:
-            groups = {"every job (the other keys vary)": list(jobs)}
-        shown: List[np.ndarray] = []
-        stopped: Dict[float, List[str]] = {}
-        for (name, members), color in zip(groups.items(), style.colors(len(groups))):
-            members = sorted(members, key=lambda j: positions[repr(j.values.get(key))])
-            x = [positions[repr(j.values.get(key))] for j in members]
-            y = np.array([final_value(j, metric) for j in members])
-            ax.plot(x, y, marker="o", ls="none" if cloud else "-", color=color, label=name or None)
-            shown.append(y)
-            for xi, j, yi in zip(x, members, y):
-                if np.isnan(yi):
-                    stopped.setdefault(xi, []).append(j.run.status)
-        for xi, statuses in stopped.items():  # at the top edge of the plot, where a value would be off the chart
-            ax.plot(
-                xi,
-                0.96,
-                transform=ax.get_xaxis_transform(),
-                marker="X",
-                ms=11,
-                ls="none",
-                color=style.FAILED_COLOR,
-                mec="black",
-            )
-            ax.annotate(
-                "\n".join(statuses),
-                (xi, 0.96),
-                xycoords=ax.get_xaxis_transform(),
-                xytext=(0, -10),
-                textcoords="offset points",
-                ha="center",
-                va="top",
-                fontsize="x-small",
-                color=style.FAILED_COLOR,
-            )
-        if any(np.isnan(final_value(j, metric)) for j in jobs):
-            ax.plot(
-                [],
-                [],
-                marker="X",
-                ms=9,
-                ls="none",
-                color=style.FAILED_COLOR,
-                mec="black",
-                label="did not complete (status below)",
-            )
-        values = np.concatenate(shown)
-        if metric.endswith("loss"):
-            style.cost_scale(ax, values, f"final {metric}")
-        else:
-            ax.set_ylabel(f"final {metric}")
-        ax.grid(alpha=0.3)
-        style.legend(ax)
-        if len(ax.get_legend_handles_labels()[1]) == 1:
-            ax.legend(fontsize="small")
+    settings = setting_keys(keys)
+    repeats = [key for key in keys if key in REPEAT_KEYS]
+    axes_keys = settings or repeats  # a sweep of seeds alone: the metric against the seed
+    fig = style.figure(max(9, 6.5 * len(axes_keys)), 4.8)
+    for panel, key in enumerate(axes_keys):
+        ax = fig.add_subplot(1, len(axes_keys), panel + 1)
+        metric_panel(ax, fig, jobs, key, [k for k in settings if k != key], metric, repeats)
     style.title(fig, f"Final {metric} against each swept value", subtitle)
     return style.save(fig, out, "final_metric", formats)
 
 
+def metric_panel(ax, fig, jobs, key: str, others: List[str], metric: str, repeats: List[str]) -> None:
+    """One panel of final_metric.png: the metric against `key`'s values, a line per setting of `others`."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    positions = axis_for(ax, key, values_of(jobs, key))
+    lines = settings_of(jobs, others)
+    colors = palette(jobs, others[0]) if len(others) == 1 else None
+    # More lines than a legend can name, and no colour bar to read them off (a search samples new
+    # values each trial): one cloud of points.
+    cloud = len(lines) > MAX_GROUPS and (colors is None or colors.scale is None)
+    if cloud:
+        lines, colors = [Setting({}, list(jobs))], None
+    fallback = style.colors(len(lines))
+    shown: List[np.ndarray] = []
+    stopped: Dict[float, Counter] = {}
+    band = dots = False
+    for i, line in enumerate(lines):
+        color = colors.color(line.values[others[0]]) if colors else fallback[i]
+        name = ", ".join(f"{k}={style.format_value(v)}" for k, v in line.values.items())
+        if cloud:
+            name = "every job (the other keys vary)"
+        points = settings_of(line.jobs, [key])
+        points.sort(key=lambda p: positions[repr(p.values[key])])
+        x, mean, lo, hi = [], [], [], []
+        for point in points:
+            at = positions[repr(point.values[key])]
+            values = [v for v in (final_value(job, metric) for job in point.jobs) if np.isfinite(v)]
+            ended = Counter(job.run.status for job in point.jobs if job.run.status != "completed")
+            if ended:
+                stopped.setdefault(at, Counter()).update(ended)
+            if len(values) > 1 and not cloud:
+                ax.plot([at] * len(values), values, ls="none", marker=".", ms=5, color=color, alpha=0.6)
+                shown.append(np.array(values))
+                dots = True
+            m, _, ci = describe(values) if not cloud else (np.nan, None, None)
+            for v in values if cloud else [m]:
+                x.append(at)
+                mean.append(np.nan if v is None else v)
+                lo.append(np.nan if ci is None or v is None else v - ci)
+                hi.append(np.nan if ci is None or v is None else v + ci)
+        y = np.array(mean, dtype=float)
+        joined = not cloud and key not in REPEAT_KEYS  # one seed's value has nothing to do with the next's
+        lw = 1.0 if len(lines) > MAX_GROUPS else 1.5
+        ax.plot(x, y, marker="o", ms=5, lw=lw, ls="-" if joined else "none", color=color, label=name or None)
+        shown.append(y)
+        if np.isfinite(lo).any():
+            ax.fill_between(x, lo, hi, color=color, alpha=0.2, lw=0)
+            shown += [np.array(lo), np.array(hi)]
+            band = True
+    if key in REPEAT_KEYS:  # a sweep of seeds alone: their mean across the panel
+        finals = [v for v in (final_value(job, metric) for job in jobs) if np.isfinite(v)]
+        m, _, ci = describe(finals)
+        if m is not None:
+            ax.axhline(m, color="gray", lw=1, ls="--", label=f"mean over {len(finals)} {repeats[0]}s")
+            if ci is not None:
+                ax.axhspan(m - ci, m + ci, color="gray", alpha=0.15, lw=0)
+                band = True
+    drawn = np.concatenate(shown) if shown else np.array([])
+    if metric.endswith("loss"):
+        style.cost_scale(ax, drawn, f"final {metric}")
+    else:
+        ax.set_ylabel(f"final {metric}")
+    ax.grid(alpha=0.3)
+    stop_labels(ax, stopped)
+    handles, labels = ax.get_legend_handles_labels()
+    if colors is not None and colors.scale is not None:
+        colors.scale.bar(fig, [ax])
+        handles, labels = handles[len(lines) :], labels[len(lines) :]  # the colour bar names the lines
+    if dots:
+        handles.append(Line2D([], [], ls="none", marker=".", color="gray"))
+        labels.append(f"a dot per {' × '.join(repeats) or 'repetition'}")
+    if band:
+        handles.append(Patch(color="gray", alpha=0.3))
+        labels.append("band: 95% t-interval of the mean")
+    if stopped:
+        handles.append(Line2D([], [], marker="X", ms=9, ls="none", color=style.FAILED_COLOR, mec="black"))
+        labels.append("jobs that did not complete (how many, below)")
+    if len(labels) > 3:  # beside the panel, where it covers no point
+        ax.legend(handles, labels, fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    elif len(labels) > 1 or (labels and (band or stopped)):
+        ax.legend(handles, labels, fontsize="small", loc="best")
+
+
+def stop_labels(ax, stopped: Dict[float, Counter]) -> None:
+    """Jobs that did not complete, at the top edge of the panel (where a value would be off the chart): a
+    cross at each value, and their count by status under it; neighbours too close to label apart share one
+    label (`9 diverged`) under their middle."""
+    if not stopped:
+        return
+    lo, hi = ax.get_ylim()  # room above the values for the crosses and their counts
+    log = ax.get_yscale() == "log"
+    ax.set_ylim(lo, hi * (hi / lo) ** 0.18 if log and lo > 0 else hi + 0.18 * (hi - lo))
+    xs = sorted(stopped)
+    top = ax.get_xaxis_transform()  # x in data, y in axes fraction
+    for x in xs:
+        ax.plot(x, 0.96, transform=top, marker="X", ms=10, ls="none", color=style.FAILED_COLOR, mec="black")
+    ax.get_xlim()  # settles the view limits, so the transforms below are the ones drawn
+    to_fraction = ax.transData + ax.transAxes.inverted()
+    fractions = to_fraction.transform([(x, 1.0) for x in xs])[:, 0]
+    runs: List[List[int]] = [[0]]
+    for i in range(1, len(xs)):
+        if fractions[i] - fractions[runs[-1][-1]] < LABEL_SPACING:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    for run in runs:
+        counts: Counter = Counter()
+        for i in run:
+            counts.update(stopped[xs[i]])
+        middle = (fractions[run[0]] + fractions[run[-1]]) / 2
+        at = to_fraction.inverted().transform([(middle, 0.5)])[0, 0]  # back to data: it stays if the limits move
+        ax.annotate(
+            "\n".join(f"{n} {status}" for status, n in counts.items()),
+            (at, 0.96),
+            xycoords=top,
+            xytext=(0, -10),
+            textcoords="offset points",
+            ha="center",
+            va="top",
+            fontsize="x-small",
+            color=style.FAILED_COLOR,
+        )
+
+
 def draw_heatmap(jobs, keys: Sequence[str], out: Path, subtitle: str, formats: Sequence[str]) -> List[Path]:
-    """heatmap.png when exactly two keys were swept: the final metric for each pair of values."""
+    """heatmap.png when exactly two keys were swept (besides seeds): the final metric for each pair of values,
+    the mean over seeds when they repeat each pair."""
+    keys = setting_keys(keys)
     if len(keys) != 2 or any(len(values_of(jobs, key)) > MAX_CELLS for key in keys):
         return []  # a search's sampled values fill few cells of a huge grid: nothing to read
     from matplotlib.colors import LogNorm
@@ -166,13 +287,24 @@ def draw_heatmap(jobs, keys: Sequence[str], out: Path, subtitle: str, formats: S
     metric = headline(jobs)
     columns, rows = values_of(jobs, keys[0]), values_of(jobs, keys[1])
     grid = np.full((len(rows), len(columns)), np.nan)
-    notes: Dict[Tuple[int, int], str] = {}
-    for job in jobs:
-        i, j = rows.index(job.values.get(keys[1])), columns.index(job.values.get(keys[0]))
-        grid[i, j] = final_value(job, metric)
-        if np.isnan(grid[i, j]):
-            notes[i, j] = job.run.status
-    fig = style.figure(max(9.0, 2.5 + 1.3 * len(columns)), 2.2 + 0.9 * len(rows))  # wide enough for the title
+    notes: Dict[Tuple[int, int], str] = {}  # cells no job of completed: their statuses
+    shares: Dict[Tuple[int, int], str] = {}  # cells some jobs of did not complete: `3 of 5`
+    repeated = False
+    for setting in settings_of(jobs, keys):
+        i, j = rows.index(setting.values[keys[1]]), columns.index(setting.values[keys[0]])
+        values = [v for v in (final_value(job, metric) for job in setting.jobs) if np.isfinite(v)]
+        repeated |= len(setting.jobs) > 1
+        if values:
+            grid[i, j] = np.mean(values)
+            if len(values) < len(setting.jobs):
+                shares[i, j] = f"{len(values)} of {len(setting.jobs)} completed"
+        else:
+            counts = Counter(job.run.status for job in setting.jobs)
+            notes[i, j] = "\n".join(f"{n} {s}" if len(setting.jobs) > 1 else s for s, n in counts.items())
+    what = f"Final {metric} for each pair of swept values" + (", mean over seeds" if repeated else "")
+    # wide enough for the title lines (~0.085 inch a character at their size)
+    width = max(9.0, 2.5 + 1.3 * len(columns), 0.085 * max(len(what), len(subtitle)))
+    fig = style.figure(width, 2.2 + 0.9 * len(rows))
     ax = fig.add_subplot()
     finite = grid[np.isfinite(grid)]
     log_norm = metric.endswith("loss") and style.spans_decades(finite)
@@ -186,11 +318,14 @@ def draw_heatmap(jobs, keys: Sequence[str], out: Path, subtitle: str, formats: S
     bar = fig.colorbar(image, ax=ax)
     if log_norm:
         style.log_labels(bar.ax.yaxis)
-    bar.set_label(f"final {metric} ({better} is better{', log scale' if log_norm else ''})")
+    mean = "mean " if repeated else ""
+    bar.set_label(f"{mean}final {metric} ({better} is better{', log scale' if log_norm else ''})")
     for i, j in notes:  # jobs that did not complete: a grey cell named by their status
         ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, color="lightgray"))
     for (i, j), value in np.ndenumerate(grid):
         text = notes.get((i, j)) or (f"{value:.3g}" if np.isfinite(value) else "")
+        if (i, j) in shares:
+            text += f"\n({shares[i, j]})"
         color = style.FAILED_COLOR if (i, j) in notes else readable_on(image.cmap(image.norm(value)))
         ax.text(
             j,
@@ -206,7 +341,7 @@ def draw_heatmap(jobs, keys: Sequence[str], out: Path, subtitle: str, formats: S
     ax.set_yticks(range(len(rows)), [style.format_value(v) for v in rows])
     ax.set_xlabel(keys[0])
     ax.set_ylabel(keys[1])
-    style.title(fig, f"Final {metric} for each pair of swept values", subtitle)
+    style.title(fig, what, subtitle)
     return style.save(fig, out, "heatmap", formats)
 
 

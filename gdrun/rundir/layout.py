@@ -6,7 +6,7 @@ The one module that spells these names; everything else asks it. A run folder:
     gdrun.log  .hydra/{config,hydra,overrides}.yaml  checkpoints/{last,best}.pt  plots/
 
 A sweep folder holds numbered job folders (0/, 1/, ...), each a run folder, and at its root
-summary.csv, multirun.yaml and the sweep's pictures.
+summary.csv, groups.csv (when it repeats settings over seeds), multirun.yaml and the sweep's pictures.
 """
 
 import os
@@ -26,6 +26,10 @@ HYDRA = ".hydra"
 CHECKPOINTS = "checkpoints"
 PLOTS = "plots"
 SWEEP_SUMMARY = "summary.csv"
+# A sweep that repeats settings over seeds (or folds): one row per setting, mean, std and 95 % interval.
+SWEEP_GROUPS = "groups.csv"
+# The lock file at a sweep's root that jobs ending at once (parallel launchers) take to update summary.csv.
+SWEEP_LOCK = ".summary.lock"
 # Hydra names the job's log file after the job (conf/hydra/default.yaml: job.name gdrun).
 JOB_NAME = LOG.removesuffix(".log")
 # The run's tables, CSVs with a header line (what a reader checks for junk).
