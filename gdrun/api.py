@@ -68,11 +68,15 @@ def _task(cfg: DictConfig) -> Dict:
     """The task Hydra runs: the job, with the run's gdrun.log beside the caller's own logging."""
     from hydra.core.hydra_config import HydraConfig
 
-    from gdrun.jobs import run_job  # Hydra's modules come with it: `import gdrun` stays light
+    from gdrun.jobs import discard_refused, run_job  # Hydra's modules come with it: `import gdrun` stays light
 
     folder = Path(HydraConfig.get().runtime.output_dir)
-    with attached(RunPaths(folder).log):
-        summary = run_job(cfg, folder)
+    try:
+        with attached(RunPaths(folder).log):
+            summary = run_job(cfg, folder)
+    except GdrunError:
+        discard_refused(folder)  # bad input is not a run: no folder is left behind
+        raise
     return {**summary, "folder": str(folder)}
 
 
@@ -166,6 +170,10 @@ class Run(RunFolder):
         with torch.random.fork_rng(devices=[]):
             return model_args(build_data(cfg.data, cfg.seed, torch.device("cpu")), cfg.loss.output)
 
+    def recorded_scaling(self) -> Optional[Dict[str, Any]]:
+        """The input standardization the run trained with (data.standardize=true), as its summary records it."""
+        return (self.model_args or {}).get("input_scaling")
+
     def load_model(self, which: str = "final") -> Any:
         """The model with the run's `final` (model.pt), `best` or `last` weights, in eval mode."""
         from gdrun.training.build import build_saved_model
@@ -191,7 +199,8 @@ class Run(RunFolder):
         model = self.load_model(which)
         cfg = self.build_config()
         with torch.random.fork_rng(devices=[]):
-            data = build_data(cfg.data, cfg.seed, torch.device("cpu"))
+            # The run's recorded standardization, not one computed again (a changed file is warned of).
+            data = build_data(cfg.data, cfg.seed, torch.device("cpu"), self.recorded_scaling())
         loss_fn = build_loss(cfg.loss)
         result: Dict[str, Any] = {"weights": which}
         for split, part in (("train", data), ("val", data.val)):

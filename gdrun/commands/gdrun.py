@@ -13,8 +13,9 @@ import gc
 import os
 import signal
 import sys
+from importlib.resources import files
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -35,7 +36,7 @@ def main() -> None:
     """Console entry point: quick help, resume=/eval= of a run folder, or a Hydra run or sweep."""
     args = sys.argv[1:]
     if any(arg in ("--help", "-h") for arg in args):
-        print(help_text())
+        print(help_text(args))
         return
     # Hydra prints composition errors with a stack trace; let them reach us to say them plainly
     # (unless the user asked for Hydra's full errors).
@@ -140,6 +141,8 @@ Usage: gdrun [-m] [GROUP=OPTION ...] [KEY=VALUE ...]
   gdrun model=logistic data=mnist optim.lr=0.001
   gdrun lab=linreg_bgd optim.lr=0.2          a course lab, with one setting changed
   gdrun -m optim.lr=0.01,0.1,1 optim.batch_size=1,10,full    a sweep: every combination
+  gdrun data=csv data.path=FILE.csv data.target=COLUMN     a table of yours (data=npz, data=image_folder too)
+  gdrun --config-dir DIR data=mydata model=custom model._target_=pkg.module.Net    configs and models of yours
   gdrun resume=RUN_FOLDER [optim.epochs=N]   go on from a stopped run's last checkpoint
   gdrun eval=RUN_FOLDER                      a run's saved model on its training and validation data
 
@@ -158,13 +161,38 @@ Other commands: gdrun-report PATH... (redraw pictures, --compare runs), gdrun-ru
 """
 
 
-def help_text() -> str:
-    """The groups and their options, read from the config files themselves (no composition: fast)."""
-    from importlib.resources import files
-
+def help_text(args: Sequence[str] = ()) -> str:
+    """The groups and their options, read from the config files themselves (no composition: fast),
+    with those of the config folders the command line adds (--config-dir DIR, hydra.searchpath=[...])."""
     conf = files("gdrun.conf")
     lines = []
     for group in GROUPS:
-        names = sorted(p.name[:-5] for p in conf.joinpath(group).iterdir() if p.name.endswith(".yaml"))
+        names = sorted(
+            [p.name[:-5] for p in conf.joinpath(group).iterdir() if p.name.endswith(".yaml")]
+            + [name for g, name in schema.CODE_OPTIONS if g == group]
+        )
         lines.append(f"  {group:<6} {', '.join(names) if names else '(none yet)'}")
+    for folder in config_folders(args):
+        groups = sorted(p for p in folder.iterdir() if p.is_dir() and any(p.glob("*.yaml"))) if folder.is_dir() else []
+        lines.append(f"From {folder}:" if groups else f"From {folder}: no group folders with YAML files in it")
+        for path in groups:
+            names = sorted(p.stem for p in path.glob("*.yaml"))
+            lines.append(f"  {path.name:<6} {', '.join(names)}")
     return HELP.format(groups="\n".join(lines))
+
+
+def config_folders(args: Sequence[str]) -> List[Path]:
+    """The config folders a command line adds: --config-dir DIR (-cd DIR) and hydra.searchpath's file:// entries."""
+    folders: List[str] = []
+    for i, arg in enumerate(args):
+        flag, equals, value = arg.partition("=")
+        if flag in ("--config-dir", "-cd"):
+            given = value if equals else (args[i + 1] if i + 1 < len(args) else "")
+            folders.append(given)
+        elif flag.lstrip("+") == "hydra.searchpath" and equals:
+            for entry in value.strip().strip("[]").split(","):
+                entry = entry.strip().strip("'\"")
+                if entry.startswith("pkg://"):
+                    continue  # a package's configs: Hydra finds them, they are not the user's folder
+                folders.append(entry.removeprefix("file://"))
+    return [Path(folder).expanduser().absolute() for folder in folders if folder]

@@ -21,6 +21,7 @@ from omegaconf.errors import (
     ValidationError,
 )
 
+from gdrun.config.schema import CODE_OPTIONS
 from gdrun.errors import GdrunError
 
 DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
@@ -33,6 +34,10 @@ MAX_SEED = 2**64 - 1
 # The most numbers gdrun builds a model, or a synthetic grid, with: 2**31 is 8 GiB of float32
 # before gradients and optimizer state; past it a size is a typo (model.hidden=[1000000000]).
 MAX_NUMBERS = 2**31
+# The tasks a dataset can have (gdrun.training.data.TASKS; this layer imports no torch).
+TASKS = ("regression", "binary", "multiclass")
+# The largest side an image is resized to (data.size): past it a size is a typo.
+MAX_SIDE = 10_000
 # Values to show for a key that has no value (`???`) when its schema's default is no example.
 EXAMPLES = {"optim.batch_size": "32", "optim.epochs": "10"}
 
@@ -69,6 +74,16 @@ def _or_null(test: Callable[[Any], bool]) -> Callable[[Any], bool]:
     return lambda v: v is None or test(v)
 
 
+def _image_size(v: Any) -> bool:
+    """[height, width], whole numbers from 1 to MAX_SIDE."""
+    return isinstance(v, (list, ListConfig)) and len(v) == 2 and all(_whole(1, MAX_SIDE)(side) for side in v)
+
+
+def _names(v: Any) -> bool:
+    """A non-empty list of column names."""
+    return isinstance(v, (list, ListConfig)) and len(v) > 0 and all(isinstance(name, str) and name for name in v)
+
+
 SEED = Rule(_whole(0, MAX_SEED), f"a whole number from 0 to 2**64 - 1 ({MAX_SEED}), the seeds torch takes")
 # Checked wherever the key is present: each optimizer, schedule, model and dataset has its own.
 RULES: Dict[str, Rule] = {
@@ -100,6 +115,9 @@ RULES: Dict[str, Rule] = {
     "data.step": Rule(_finite, "a finite number"),
     "data.num": Rule(_or_null(_whole(1, MAX_NUMBERS)), "a whole number of points from 1 to 2**31 (or null)"),
     "data.dataset": Rule(lambda v: v in IDX_DATASETS, f"one of: {', '.join(IDX_DATASETS)}"),
+    "data.task": Rule(_or_null(lambda v: v in TASKS), f"one of: {', '.join(TASKS)} (or null: inferred from the data)"),
+    "data.size": Rule(_or_null(_image_size), f"[height, width] in pixels, each from 1 to {MAX_SIDE:,} (or null)"),
+    "data.features": Rule(_or_null(_names), "a list of column names, e.g. data.features=[age,height] (or null: all)"),
     "fit_every": Rule(_or_null(_whole(1)), "1 or more (or null)"),
     "threads": Rule(_or_null(_whole(1)), "1 or more (or null)"),
     "checkpoint_every": Rule(_whole(0), "0 (only at the end) or more"),
@@ -110,6 +128,7 @@ RULES: Dict[str, Rule] = {
 CHOICES = {
     "model.activation": ", ".join(ACTIVATIONS),
     "data.dataset": ", ".join(IDX_DATASETS),
+    "data.task": ", ".join(TASKS),
     "sched.mode": "min, max",
     "device": "auto, cpu, cuda, cuda:N, mps",
 }
@@ -268,7 +287,7 @@ def explain(error: Exception) -> str:
     if isinstance(error, MissingConfigException) and error.options:
         group, _, name = (error.missing_cfg_file or "").rpartition("/")
         if group:
-            return f"{group}={name} is not an option of '{group}'; choose one of: {', '.join(sorted(error.options))}."
+            return f"{group}={name} is not an option of '{group}'; choose one of: {listed(group, error.options)}."
     if isinstance(error, OverrideParseException):
         if not error.override.isascii():
             return _not_ascii(error.override)
@@ -293,7 +312,7 @@ def _not_ascii(override: str) -> str:
         return f"{key} is not a key: keys are plain ASCII names, e.g. optim.lr=0.1."
     options = _group_options(name)
     if options:
-        return f"{name}={value} is not an option of '{name}'; choose one of: {', '.join(options)}."
+        return f"{name}={value} is not an option of '{name}'; choose one of: {listed(name, options)}."
     # A sweep's comma-separated values are quoted one by one: a quoted "a,b" would be one value.
     items = [value] if any(c in value for c in "[]{}()'\"") else value.split(",")
     quoted = ",".join(item if item.isascii() else f'"{item}"' for item in items)
@@ -301,12 +320,21 @@ def _not_ascii(override: str) -> str:
     return f"{name}={value} is not plain ASCII: write values in ASCII, or quoted ('{name}={quoted}').{choices}"
 
 
+def listed(group: str, options: Sequence[str]) -> str:
+    """A group's options for a sentence: sorted, and `custom` last, said as what it is."""
+    names = sorted(set(options) - {"custom"})
+    if "custom" not in options:
+        return ", ".join(names)
+    return f"{', '.join(names)}, or custom for a {group} builder of your own ({group}=custom {group}._target_=...)"
+
+
 def _group_options(group: str) -> List[str]:
-    """The options of a config group (its YAML files), or none when `group` is not a group."""
+    """The options of a config group (its YAML files, and loss=auto), or none when `group` is not a group."""
     folder = files("gdrun.conf").joinpath(group)
     if not folder.is_dir():
         return []
-    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+    names = [p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml")]
+    return sorted(names + [name for g, name in CODE_OPTIONS if g == group])
 
 
 def _unknown_key(error: OmegaConfBaseException) -> str:

@@ -54,6 +54,23 @@ def current_name(target: str) -> str:
     return target
 
 
+def modules_named(cfg: Any) -> List[str]:
+    """The modules of every `_target_` in a config (a command line's own), to trust when reading its folder back."""
+    if isinstance(cfg, (DictConfig, ListConfig)):
+        cfg = OmegaConf.to_container(cfg, resolve=False)
+    found: List[str] = []
+    if isinstance(cfg, dict):
+        for key, value in cfg.items():
+            if key == "_target_" and isinstance(value, str):
+                found.append(value.rpartition(".")[0] or value)
+            else:
+                found += modules_named(value)
+    elif isinstance(cfg, list):
+        for item in cfg:
+            found += modules_named(item)
+    return found
+
+
 def allowed_prefixes() -> List[str]:
     """What the user allows beyond the built-in targets: GDRUN_TRUST and `trusting`'s prefixes."""
     from_environment = [p.strip() for p in os.environ.get(TRUST_VARIABLE, "").split(",") if p.strip()]

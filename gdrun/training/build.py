@@ -5,7 +5,9 @@ taken out, and the values known only at run time (data sizes, parameters, epochs
 at the call.
 """
 
-from typing import Any, Dict, Optional
+import logging
+import re
+from typing import Any, Dict, List, Optional
 
 import torch
 from hydra.errors import InstantiationException
@@ -15,6 +17,15 @@ from omegaconf import DictConfig, OmegaConf
 from gdrun.config.schema import gdrun_keys
 from gdrun.errors import GdrunError
 from gdrun.training.data import Dataset, hold_out
+from gdrun.training.datasets.tabular import as_dataset
+from gdrun.training.models import set_initial_values
+
+log = logging.getLogger("gdrun")
+
+# What gdrun passes a builder besides its config keys, said when a builder of one's own refuses them.
+RUNTIME = {
+    "model": "input_shape (a tuple), num_outputs (an int) and output (identity, sigmoid or log_softmax)",
+}
 
 
 def call(node: DictConfig, group: str, **runtime: Any) -> Any:
@@ -22,13 +33,53 @@ def call(node: DictConfig, group: str, **runtime: Any) -> Any:
     values = OmegaConf.to_container(node, resolve=True)
     assert isinstance(values, dict)
     kwargs = {k: v for k, v in values.items() if k not in gdrun_keys(group)}
+    name = node.get("name", node._target_)
     try:
-        return instantiate({"_target_": node._target_, **kwargs}, **runtime, _convert_="all")
+        built = instantiate({"_target_": node._target_, **kwargs}, **runtime, _convert_="all")
     except InstantiationException as error:
         # Our builders say what is wrong with GdrunError or ValueError: pass that sentence on.
         if isinstance(error.__cause__, (GdrunError, ValueError)):
-            raise GdrunError(f"{group}={node.get('name', node._target_)}: {error.__cause__}") from error
+            raise GdrunError(f"{group}={name}: {error.__cause__}") from error
+        said = refused_call(group, str(node._target_), error.__cause__, sorted(map(str, kwargs)), sorted(runtime))
+        if said is not None:
+            raise GdrunError(said) from error
         raise
+    return built
+
+
+def refused_call(
+    group: str, target: str, cause: Optional[BaseException], keys: List[str], runtime: List[str]
+) -> Optional[str]:
+    """A target that cannot be imported, or that refuses the arguments it was given, said in a sentence."""
+    if isinstance(cause, ImportError):
+        first = str(cause).splitlines()[1:2] or [str(cause)]
+        return (
+            f"{group}._target_={target} could not be imported ({first[0].strip()}); is the module's folder on "
+            f"PYTHONPATH (or its package installed), and is the name spelled as in the code?"
+        )
+    if not isinstance(cause, TypeError):
+        return None
+    unexpected = re.search(r"unexpected keyword argument '(\w+)'", str(cause))
+    if unexpected and unexpected.group(1) in runtime:
+        return (
+            f"{group}._target_={target} does not take {unexpected.group(1)}: gdrun calls a {group} builder with "
+            f"{RUNTIME.get(group, ', '.join(runtime))}, then its own keys."
+        )
+    if unexpected:
+        key = unexpected.group(1)
+        return (
+            f"{group}._target_={target} does not take {key}, which {group}.{key} passes it; for a builder of your "
+            f"own start from {group}=custom, which has no keys of another option: "
+            f"gdrun {group}=custom {group}._target_={target} +{group}.KEY=VALUE."
+        )
+    missing = re.search(r"missing \d+ required (?:positional|keyword-only) arguments?: (.+)$", str(cause))
+    if missing:
+        needed = [m.strip("' ") for m in re.split(r", | and ", missing.group(1))]
+        given = " ".join(f"+{group}.{key}=..." for key in needed)
+        return (
+            f"{group}._target_={target} needs {', '.join(needed)}; give {'them' if len(needed) > 1 else 'it'}: {given}."
+        )
+    return f"{group}._target_={target} refused its arguments ({', '.join([*keys, *runtime])}): {cause}"
 
 
 def resolve_device(name: str) -> torch.device:
@@ -51,12 +102,46 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def build_data(cfg: DictConfig, seed: int, device: torch.device) -> Dataset:
-    """The dataset on `device`, with `val_split` of the training set held out when asked."""
-    data = call(cfg, "data")
-    if cfg.val_split > 0:
+def build_data(cfg: DictConfig, seed: int, device: torch.device, scaling: Optional[Dict[str, Any]] = None) -> Dataset:
+    """The dataset on `device`: `val_split` of the training set held out when asked (unless the data
+    has a validation set of its own: an npz's x_val, a folder's val/), features standardized when asked.
+
+    `scaling`: a run's recorded standardization (summary.json's model_args.input_scaling), used
+    instead of the numbers computed again; a difference between them is said in a warning.
+    """
+    data = as_dataset(call(cfg, "data"), str(cfg._target_))
+    if cfg.val_split > 0 and not data.meta.get("own_split"):
         data = hold_out(data, cfg.val_split, seed)
+    if cfg.get("standardize"):
+        data = standardized(data, scaling, str(cfg.name))
     return data.to(device)
+
+
+def standardized(data: Dataset, recorded: Optional[Dict[str, Any]], name: str) -> Dataset:
+    """Every input number scaled by the training set's mean and standard deviation (a constant one: by 1),
+    the numbers kept in meta["input_scaling"] with the feature names."""
+    flat = data.x.reshape(len(data), -1).double()
+    mean, std = flat.mean(0), flat.std(0, unbiased=False)
+    std[std == 0] = 1.0
+    if recorded is not None:
+        saved_mean = torch.tensor(recorded["mean"], dtype=torch.float64).reshape(-1)
+        saved_std = torch.tensor(recorded["std"], dtype=torch.float64).reshape(-1)
+        same = saved_mean.shape == mean.shape and torch.allclose(saved_mean, mean) and torch.allclose(saved_std, std)
+        if not same:
+            log.warning(
+                "data=%s: the training set's means and standard deviations differ from the ones the run recorded "
+                "(its data changed since?); scaling by the recorded ones",
+                name,
+            )
+        mean, std = saved_mean, saved_std
+
+    def scale(x: torch.Tensor) -> torch.Tensor:
+        return ((x.reshape(len(x), -1).double() - mean) / std).to(x.dtype).reshape(x.shape)
+
+    features = data.meta.get("features") or [f"x{i + 1}" for i in range(len(mean))]
+    meta = {**data.meta, "input_scaling": {"features": features, "mean": mean.tolist(), "std": std.tolist()}}
+    val = None if data.val is None else Dataset(scale(data.val.x), data.val.y, data.val.task, classes=data.classes)
+    return Dataset(scale(data.x), data.y, data.task, val, data.classes, meta)
 
 
 def check_compatible(data: Dataset, data_name: str, model_cfg: DictConfig, loss_cfg: DictConfig) -> None:
@@ -64,7 +149,13 @@ def check_compatible(data: Dataset, data_name: str, model_cfg: DictConfig, loss_
     if loss_cfg.tasks and data.task not in loss_cfg.tasks:
         raise GdrunError(
             f"loss={loss_cfg.name} needs a {' or '.join(loss_cfg.tasks)} dataset, but data={data_name} is "
-            f"{data.task}; leave loss unset (each dataset picks its usual loss) or choose one for {data.task}."
+            f"{data.task}; leave loss unset (each dataset picks its usual loss) or choose one for {data.task} "
+            f"(loss=auto picks it from the data)."
+        )
+    if loss_cfg.name == "auto" and loss_cfg.get("task") is None and data.task == "binary":
+        raise GdrunError(
+            f"data={data_name} is binary (0/1 float targets), which loss=auto cannot tell from numbers to regress; "
+            f"name the loss: loss=bce_logits."
         )
     if model_cfg.tasks and data.task not in model_cfg.tasks:
         raise GdrunError(
@@ -75,15 +166,29 @@ def check_compatible(data: Dataset, data_name: str, model_cfg: DictConfig, loss_
 
 def model_args(data: Dataset, output: str) -> Dict[str, Any]:
     """What a model builder gets besides its config: the data's input shape and outputs, the loss's
-    last layer. Saved in checkpoints and summary.json, so a saved model is rebuilt without its data."""
-    return {"input_shape": list(data.input_shape), "num_outputs": data.num_outputs, "output": output}
+    last layer. Saved in checkpoints and summary.json, so a saved model is rebuilt without its data.
+
+    With data.standardize, also `input_scaling` (features, mean, std): what the model's inputs
+    were scaled by, which new inputs need too ((x - mean) / std); the builder is not given it.
+    """
+    args = {"input_shape": list(data.input_shape), "num_outputs": data.num_outputs, "output": output}
+    if "input_scaling" in data.meta:
+        args["input_scaling"] = data.meta["input_scaling"]
+    return args
 
 
 def build_model(cfg: DictConfig, args: Dict[str, Any]) -> torch.nn.Module:
-    """The model its config describes, sized by `args` (see model_args)."""
-    return call(
+    """The model its config describes, sized by `args` (see model_args), with model.init's values set."""
+    model = call(
         cfg, "model", input_shape=tuple(args["input_shape"]), num_outputs=args["num_outputs"], output=args["output"]
     )
+    if not isinstance(model, torch.nn.Module):
+        raise GdrunError(f"model._target_={cfg._target_} returned {type(model).__name__}, not a torch.nn.Module.")
+    init = OmegaConf.to_container(cfg.init, resolve=True) if isinstance(cfg.get("init"), DictConfig) else None
+    try:
+        return set_initial_values(model, init)  # type: ignore[arg-type]
+    except ValueError as error:
+        raise GdrunError(f"model={cfg.name}: {error}") from error
 
 
 def build_loss(cfg: DictConfig) -> torch.nn.Module:
