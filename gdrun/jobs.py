@@ -269,17 +269,6 @@ def fail(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
-def refuse_existing_run_folder(args: Sequence[str]) -> None:
-    """gdrun never writes over a run: an explicit hydra.run.dir must not hold one.
-
-    hydra.sweep.dir is ClaimRunFolder.on_multirun_start's to judge: the same sweep run again continues.
-    """
-    for arg in args:
-        key, _, value = arg.partition("=")
-        if key == "hydra.run.dir" and value and holds_runs(Path(value)):
-            raise GdrunError(refusal(key, Path(value)))
-
-
 def refusal(key: str, folder: Path) -> str:
     """Why `key=folder` is refused (it holds a run, or a sweep's jobs), and how to go on with what is there."""
     said = f"{key}={folder} already holds a run, and gdrun never writes over one; choose another folder, or continue"

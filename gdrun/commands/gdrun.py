@@ -51,7 +51,6 @@ def main() -> None:
             rest = [a for a in args if a != command]
             resumed = Path(path) if key == "resume" else None
             sys.exit(resume_command(Path(path), rest) if key == "resume" else eval_command(Path(path), rest))
-        jobs.refuse_existing_run_folder(args)
         hydra_main()
         if signals.requested() is not None:  # a sweep's jobs stopped as asked, or the run had just completed
             sys.exit(stopped(launch_ended=True, resumed=None))

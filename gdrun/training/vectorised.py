@@ -192,6 +192,11 @@ class Member:
         settings = replace(output_settings(self.cfg), display=False, checkpoint_every=0)
         self.outputs = Outputs(self.folder, self.parts, settings)
 
+    def record_steps(self, epoch: int) -> Optional[str]:
+        """The epoch's steps so far into the job's files, as runner.epoch_loop records them; how it ended, if it did."""
+        parts, progress, outputs = self.parts, self.progress, self.outputs
+        return record_steps(parts, progress, outputs, epoch, self.first_step, self.costs, self.lr, self.epoch_start)
+
     def finish(self) -> Dict:
         """The job's last files and summary.json, as runner.train ends; returns the summary."""
         parts, cfg = self.parts, self.cfg
@@ -578,16 +583,7 @@ def end_epoch(
     for number, member in enumerate(active):
         refresh(member, stack, optimizer, number)
         member.rng.put()
-        member.status = record_steps(
-            member.parts,
-            member.progress,
-            member.outputs,
-            epoch,
-            member.first_step,
-            member.costs,
-            member.lr,
-            member.epoch_start,
-        )
+        member.status = member.record_steps(epoch)
     rows = [i for i, member in enumerate(active) if member.status is None]
     if not rows:
         return
@@ -611,16 +607,7 @@ def take_costs(active: Sequence[Member], costs: List[float], epoch: int) -> bool
         member.costs.append(cost)
         if not cost < member.progress.bound:  # NaN fails every comparison
             member.rng.put()
-            member.status = record_steps(
-                member.parts,
-                member.progress,
-                member.outputs,
-                epoch,
-                member.first_step,
-                member.costs,
-                member.lr,
-                member.epoch_start,
-            )
+            member.status = member.record_steps(epoch)
             diverged = True
     return diverged
 
