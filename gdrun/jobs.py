@@ -15,6 +15,7 @@ import shlex
 import shutil
 import signal
 import sys
+from collections import Counter
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Dict, List, NoReturn, Optional, Sequence, Union
@@ -36,11 +37,10 @@ from gdrun.errors import (
     GdrunError,
     MachineError,
 )
-from gdrun.rundir import lock
+from gdrun.rundir import lock, yamlio
 from gdrun.rundir.files import write_json
 from gdrun.rundir.layout import RunPaths, holds_runs, is_run_folder, is_sweep_folder
 from gdrun.rundir.logfile import attached
-from gdrun.rundir.reader import YAML_LOADER
 from gdrun.training import signals
 
 if TYPE_CHECKING:
@@ -222,16 +222,18 @@ def hydra_task(cfg: DictConfig, folder: Path, in_sweep: bool) -> Optional[float]
     return outcome(summary, folder, in_sweep)
 
 
-def outcome(summary: Dict, folder: Path, in_sweep: bool) -> Optional[float]:
-    """Say how a run ended; exit with its status code where that is the right thing to do."""
+def outcome(summary: Dict, folder: Path, in_sweep: bool, told: bool = False) -> Optional[float]:
+    """Say how a run ended (unless `told`: its group's line said it); exit with its status code where that is
+    the right thing to do."""
     status = summary["status"]
     if status == "diverged":
-        print(
-            f"gdrun: diverged at step {summary['diverged_at_step']} (cost {summary['diverged_cost']:.3g}); "
-            f"try a smaller learning rate than optim.lr={summary['run']['lr']}. "
-            f"The files up to that step are kept.",
-            file=sys.stderr,
-        )
+        if not told:
+            print(
+                f"gdrun: diverged at step {summary['diverged_at_step']} (cost {summary['diverged_cost']:.3g}); "
+                f"try a smaller learning rate than optim.lr={summary['run']['lr']}. "
+                f"The files up to that step are kept.",
+                file=sys.stderr,
+            )
         if not in_sweep:
             sys.exit(EXIT_DIVERGED)
         return None
@@ -484,7 +486,7 @@ def sweep_record(folder: Path) -> Optional[Dict[str, Any]]:
     None when it is missing or unreadable. Read as plain YAML (libyaml's parser where PyYAML has it): fast.
     """
     try:
-        hydra = yaml.load((Path(folder) / SWEEP_RECORD).read_bytes(), Loader=YAML_LOADER)["hydra"]
+        hydra = yamlio.load((Path(folder) / SWEEP_RECORD).read_bytes())["hydra"]
         overrides = {part: [str(o) for o in hydra["overrides"][part]] for part in ("hydra", "task")}
         return {"overrides": overrides, "sweeper": sweeper_settings(hydra["sweeper"])}
     except (OSError, yaml.YAMLError, KeyError, TypeError):  # missing, cut, or not Hydra's
@@ -537,8 +539,6 @@ def run_group(cfgs: Sequence[DictConfig], folders: Sequence[Path], title: str) -
     log, its final table. No pictures: a sweep's are drawn after its jobs, when asked. Ctrl-C at
     once (KeyboardInterrupt) is recorded in every job as `interrupted`, and raised.
     """
-    from gdrun.training.display import final_table
-
     engine = vectorised_engine()
     if engine is None:
         raise RuntimeError(f"run_group needs {ENGINE}, which is not there")
@@ -583,10 +583,30 @@ def run_group(cfgs: Sequence[DictConfig], folders: Sequence[Path], title: str) -
         for folder, held in zip(folders, held_before):
             if not held:
                 lock.release(folder)
-    for result, folder in zip(results, folders):
-        if isinstance(result, dict):
-            final_table(result, folder)
+    print(f"gdrun: {title}: {group_account(results)}", file=sys.stderr)
     return [result if result is not None else RuntimeError("the job was not trained") for result in results]
+
+
+def group_account(results: Sequence[Union[Dict, Exception, None]]) -> str:
+    """A trained group in one line (not a table per job: the sweep's account at its end compares them):
+    `14 completed, best train_loss 0.00792; 2 diverged (steps 3-6); 1 failed`."""
+    summaries = [result for result in results if isinstance(result, dict)]
+    said = []
+    completed = [s for s in summaries if s["status"] == "completed"]
+    if completed:
+        lower = str(completed[0]["best"]["metric"]).endswith("loss")  # as the sweep's account judges it
+        top = (min if lower else max)(completed, key=lambda s: s["best"]["value"])
+        said.append(f"{len(completed)} completed, best {top['best']['metric']} {top['best']['value']:.4g}")
+    diverged = sorted(s["diverged_at_step"] for s in summaries if s["status"] == "diverged")
+    if diverged:
+        steps = f"step {diverged[0]}" if diverged[0] == diverged[-1] else f"steps {diverged[0]}-{diverged[-1]}"
+        said.append(f"{len(diverged)} diverged ({steps}; their files up to it are kept)")
+    others = Counter(s["status"] for s in summaries if s["status"] not in ("completed", "diverged"))
+    said += [f"{n} {status}" for status, n in others.items()]
+    failed = sum(isinstance(result, Exception) for result in results)
+    if failed:
+        said.append(f"{failed} failed")
+    return "; ".join(said) or "nothing trained"
 
 
 def group_failure(error: Exception, folder: Path) -> Exception:
@@ -599,14 +619,15 @@ def group_failure(error: Exception, folder: Path) -> Exception:
     return error
 
 
-def sweep_job_ended(folder: Path, result: Union[Dict, BaseException]) -> Optional[float]:
+def sweep_job_ended(folder: Path, result: Union[Dict, BaseException], grouped: bool = False) -> Optional[float]:
     """What a job that gdrun's launcher ran (with others, or resumed) returns to Hydra, said as hydra_task says it.
 
     Its headline metric; None when it did not complete. A first Ctrl-C before training began is
-    recorded in the job as `interrupted`.
+    recorded in the job as `interrupted`. A job trained in a group (`grouped`) had its divergence
+    said in the group's line (run_group), not once more here.
     """
     if isinstance(result, dict):
-        return outcome(result, folder, in_sweep=True)
+        return outcome(result, folder, in_sweep=True, told=grouped)
     if isinstance(result, KeyboardInterrupt):
         signum = getattr(result, "signum", signal.SIGINT)
         how = f"stopped by {signal.Signals(signum).name} before training began"

@@ -21,6 +21,7 @@ from omegaconf.errors import OmegaConfBaseException
 from gdrun.config.schema import what_ran
 from gdrun.config.targets import upgrade, upgraded_container
 from gdrun.errors import GdrunError
+from gdrun.rundir import yamlio
 from gdrun.rundir.files import csv_header_problem, csv_lines, junk_cells, read_csv, split_rows, unreadable
 from gdrun.rundir.layout import TABLES, RunPaths
 from gdrun.rundir.logfile import last_error
@@ -30,8 +31,6 @@ if TYPE_CHECKING:
 
 # The status of a run whose own record of itself cannot be read.
 DAMAGED = "damaged"
-# libyaml's parser when PyYAML was built with it: ten times faster, for listings of many runs.
-YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class RunFolder:
@@ -159,7 +158,7 @@ class RunFolder:
             return None
         name = self._name(path)
         try:
-            data = yaml.load(path.read_bytes(), Loader=YAML_LOADER)
+            data = yamlio.load(path.read_bytes())  # OmegaConf's YAML, on libyaml: for listings of many runs
         except OSError as error:
             self._note(path, f"{name} cannot be read ({error.strerror or error})")
             return None
@@ -189,8 +188,7 @@ class RunFolder:
             if self._config_yaml is None:
                 return None
             try:
-                cfg = OmegaConf.load(path)
-                assert isinstance(cfg, DictConfig)  # a mapping: checked above
+                cfg = OmegaConf.create(self._config_yaml)  # read as OmegaConf.load reads it (rundir.yamlio)
                 return upgrade(cfg)  # a GdrunError (a target not trusted) is not damage: it goes on up
             except (OSError, yaml.YAMLError, OmegaConfBaseException) as error:  # what the quick check let by
                 self._note(path, f"{self._name(path)} is not a config OmegaConf reads ({first_line(error)})")

