@@ -39,7 +39,7 @@ from torch.func import functional_call, vmap
 
 from gdrun.config.targets import current_name
 from gdrun.errors import GdrunError
-from gdrun.rundir.files import write_json
+from gdrun.rundir.files import one_sync, write_json
 from gdrun.rundir.layout import RunPaths
 from gdrun.training.build import build_optimizer, build_scheduler, resolve_device
 from gdrun.training.data import Dataset, tensor_batches
@@ -410,10 +410,11 @@ class Rounds:
     def save(self, members: Sequence[Member]) -> None:
         now = time.perf_counter()
         due = [m for m in members if self.due(m, now)]
-        for member in due:
-            member.rng.put()
-            member.outputs.save_last(member.progress)
-            member.saved_at = now
+        with one_sync():  # the round's checkpoints published together after one sync (rundir.files)
+            for member in due:
+                member.rng.put()
+                member.outputs.save_last(member.progress)
+                member.saved_at = now
         if due:
             self.cost = time.perf_counter() - now
 
@@ -477,8 +478,9 @@ def train_together(cfgs: Sequence[DictConfig], folders: Sequence[Path], title: s
         evaluate=jobs_per_pass(per_sample, min(EVAL_CHUNK, len(first.data)), len(members)),
     )
     allow_open_files(8 * len(members) + 64)
-    for member in members:
-        member.open()
+    with one_sync():
+        for member in members:
+            member.open()
     display = make_group_display(title, len(members), first.epochs, first.steps_per_epoch)
     with StopRequest() as stop, display, ExitStack() as opened:
         for member in members:
@@ -492,7 +494,8 @@ def train_together(cfgs: Sequence[DictConfig], folders: Sequence[Path], title: s
         train_epochs(members, stack, optimizer, data, datasets, passes, Rounds(), stop, display)
         for member in members:
             member.progress.stopped_by = stop.name  # read here: a signal may land after the loop's last look
-    return [member.finish() for member in members]
+    with one_sync():  # every job's last files, then (in each job) its summary.json, after one sync
+        return [member.finish() for member in members]
 
 
 def train_epochs(
@@ -580,24 +583,27 @@ def end_epoch(
     display: Any,
 ) -> None:
     """Each job's steps into its files; for the jobs whose epoch is whole, its row, its schedule, its checkpoints."""
-    for number, member in enumerate(active):
-        refresh(member, stack, optimizer, number)
-        member.rng.put()
-        member.status = member.record_steps(epoch)
-    rows = [i for i, member in enumerate(active) if member.status is None]
-    if not rows:
-        return
-    whole = [active[i] for i in rows]
-    table = epoch_rows(whole, rows, stack, datasets, epoch, seconds, [m.lr for m in whole], passes)
-    answer = stop.requested  # one answer for the whole group, wherever a signal lands
+    with one_sync():  # a diverged job's files, best.pt copies: published together (rundir.files)
+        for number, member in enumerate(active):
+            refresh(member, stack, optimizer, number)
+            member.rng.put()
+            member.status = member.record_steps(epoch)
+        rows = [i for i, member in enumerate(active) if member.status is None]
+        if not rows:
+            return
+        whole = [active[i] for i in rows]
+        table = epoch_rows(whole, rows, stack, datasets, epoch, seconds, [m.lr for m in whole], passes)
+        answer = stop.requested  # one answer for the whole group, wherever a signal lands
 
-    def stopping(answer: bool = answer) -> bool:
-        return answer
+        def stopping(answer: bool = answer) -> bool:
+            return answer
 
-    for member, metrics in zip(whole, table):
-        member.rng.put()
-        member.status = close_epoch(member.parts, member.progress, member.outputs, member.first_step, metrics, stopping)
-    display.epoch(epoch, table, sum(m.status is None for m in whole))
+        for member, metrics in zip(whole, table):
+            member.rng.put()
+            member.status = close_epoch(
+                member.parts, member.progress, member.outputs, member.first_step, metrics, stopping
+            )
+        display.epoch(epoch, table, sum(m.status is None for m in whole))
 
 
 def take_costs(active: Sequence[Member], costs: List[float], epoch: int) -> bool:
