@@ -23,7 +23,9 @@ LINESTYLES = ("-", "--", ":", "-.")
 # More lines than this in a final-metric panel, or values than this on a heat map's axis (a
 # search's sampled values), and they are drawn as one cloud of points, and no heat map.
 MAX_GROUPS = 8
-MAX_CELLS = 12
+MAX_CELLS = 24
+# A heat map with more values than this on an axis has no numbers in its cells: the colour bar reads it.
+MAX_LABELLED = 12
 # A second swept key with at most this many values gets a row of learning-curve panels per value.
 MAX_PANELS = 4
 # Labels of stopped jobs closer than this (a fraction of the panel's width) are said as one.
@@ -303,8 +305,10 @@ def draw_heatmap(jobs, keys: Sequence[str], out: Path, subtitle: str, formats: S
             notes[i, j] = "\n".join(f"{n} {s}" if len(setting.jobs) > 1 else s for s, n in counts.items())
     what = f"Final {metric} for each pair of swept values" + (", mean over seeds" if repeated else "")
     # wide enough for the title lines (~0.085 inch a character at their size)
-    width = max(9.0, 2.5 + 1.3 * len(columns), 0.085 * max(len(what), len(subtitle)))
-    fig = style.figure(width, 2.2 + 0.9 * len(rows))
+    labelled = max(len(columns), len(rows)) <= MAX_LABELLED
+    cell = (1.3, 0.9) if labelled else (0.45, 0.35)  # inches: room for a number, or just for a colour
+    width = max(9.0, 2.5 + cell[0] * len(columns), 0.085 * max(len(what), len(subtitle)))
+    fig = style.figure(width, 2.2 + cell[1] * len(rows))
     ax = fig.add_subplot()
     finite = grid[np.isfinite(grid)]
     log_norm = metric.endswith("loss") and style.spans_decades(finite)
@@ -322,7 +326,7 @@ def draw_heatmap(jobs, keys: Sequence[str], out: Path, subtitle: str, formats: S
     bar.set_label(f"{mean}final {metric} ({better} is better{', log scale' if log_norm else ''})")
     for i, j in notes:  # jobs that did not complete: a grey cell named by their status
         ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, color="lightgray"))
-    for (i, j), value in np.ndenumerate(grid):
+    for (i, j), value in np.ndenumerate(grid) if labelled else ():
         text = notes.get((i, j)) or (f"{value:.3g}" if np.isfinite(value) else "")
         if (i, j) in shares:
             text += f"\n({shares[i, j]})"
@@ -337,7 +341,11 @@ def draw_heatmap(jobs, keys: Sequence[str], out: Path, subtitle: str, formats: S
             color=color,
             fontweight="bold" if (i, j) in notes else None,
         )
-    ax.set_xticks(range(len(columns)), [style.format_value(v) for v in columns])
+    if not labelled and notes:
+        ax.set_title(
+            "grey: no job of the pair completed (diverged, failed, ...)", fontsize="small", color=style.FAILED_COLOR
+        )
+    ax.set_xticks(range(len(columns)), [style.format_value(v) for v in columns], rotation=0 if labelled else 90)
     ax.set_yticks(range(len(rows)), [style.format_value(v) for v in rows])
     ax.set_xlabel(keys[0])
     ax.set_ylabel(keys[1])
