@@ -34,7 +34,7 @@ schema.register()
 
 def main() -> None:
     """Console entry point: quick help, resume=/eval= of a run folder, or a Hydra run or sweep."""
-    args = sys.argv[1:]
+    args = sys.argv[1:] = schema.expand_shorthands(sys.argv[1:])  # lr_find=true: lr_find.enabled=true
     if any(arg in ("--help", "-h") for arg in args):
         print(help_text(args))
         return
