@@ -357,6 +357,12 @@ def _resume(folder: Path, overrides: Sequence[str]) -> Dict:
         resume = None
         if saved is not None:
             done = saved["progress"]
+            if status == "completed" and done.get("stopped_early_at") is not None:
+                raise GdrunError(
+                    f"{folder} completed: early stopping ended it after epoch {done['stopped_early_at']}, and "
+                    f"checkpoints/best.pt holds its best model; to train on, start a new run with a larger "
+                    f"early_stop.patience."
+                )
             if status == "completed" and done["epoch"] >= cfg.optim.epochs and not done["epoch_step"]:
                 raise GdrunError(
                     f"{folder} already completed its {done['epoch']} epochs; "
