@@ -69,6 +69,22 @@ def test_early_stopping_resumes_with_its_counter(tmp_path):
     assert (first / "epochs.csv").read_text().count("\n") == (tmp_path / "whole" / "epochs.csv").read_text().count("\n")
 
 
+def test_a_run_killed_after_it_stopped_early_resumes_to_its_end_and_a_completed_one_is_refused(tmp_path):
+    from gdrun.errors import GdrunError
+    from gdrun.jobs import resume_job
+
+    run_in_process(
+        tmp_path, "lab=linreg_bgd", "optim.lr=1e-12", "optim.epochs=20", "early_stop.patience=3", "plots=false"
+    )
+    epochs = (tmp_path / "epochs.csv").read_text()
+    with pytest.raises(GdrunError, match="completed: early stopping ended it after epoch 3"):
+        resume_job(tmp_path, [])
+    (tmp_path / "summary.json").write_text('{"status": "running"}')  # killed after last.pt, before its summary
+    summary = resume_job(tmp_path, [])
+    assert summary["status"] == "completed" and summary["stopped_early_at"] == 3 and summary["epochs"] == 3
+    assert (tmp_path / "epochs.csv").read_text() == epochs
+
+
 @pytest.mark.slow  # starts gdrun as a process
 def test_early_stop_metric_must_be_a_column_the_run_produces(tmp_path):
     result = gdrun_cli("early_stop.patience=2", "early_stop.metric=val_f1", f"hydra.run.dir={tmp_path / 'r'}")
@@ -129,6 +145,15 @@ def test_warmup_cosine_is_a_linear_warm_up_then_half_a_cosine(tmp_path):
     assert [row["lr"] for row in epochs[1:]] == [logged[0], logged[6], logged[12]]  # each epoch's first rate
 
 
+@pytest.mark.parametrize("name", sorted(p.stem for p in (REPO / "conf" / "sched").glob("*.yaml")))
+def test_every_schedule_is_a_target_a_run_folder_may_name(name):
+    """resume= and load_run read a run's config back: its schedule must be one gdrun runs without leave."""
+    from gdrun.config.targets import is_trusted
+
+    target = compose_config(f"sched={name}").sched._target_
+    assert target is None or is_trusted(target)
+
+
 class StopAfter:
     """A stop request that comes after `calls` looks (the loop looks after every step and every epoch)."""
 
@@ -143,8 +168,9 @@ class StopAfter:
         return self.calls < 0
 
 
-def test_a_per_iteration_schedule_with_clipping_resumes_exactly_mid_epoch(tmp_path):
-    run = ["plots=false", "data=digits", "model=mlp", "optim.epochs=3", "optim.batch_size=64", "sched=onecycle"]
+@pytest.mark.parametrize("sched", ["onecycle", "warmup_cosine"])
+def test_a_per_iteration_schedule_with_clipping_resumes_exactly_mid_epoch(tmp_path, sched):
+    run = ["plots=false", "data=digits", "model=mlp", "optim.epochs=3", "optim.batch_size=64", f"sched={sched}"]
     run += ["optim.momentum=0.9", "optim.clip_grad_norm=0.5", "checkpoint_min_seconds=0"]
     run_in_process(tmp_path / "whole", *run)
     cfg = compose_config(*run)

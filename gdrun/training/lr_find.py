@@ -64,9 +64,11 @@ def find_lr(cfg: DictConfig, folder: Path) -> Dict:
         rows = range_test(parts, rates, settings.diverge, smoothing, lambda: stop.requested)
     write_rows(paths.lr_find, rows)
     found = analyse([r.lr for r in rows], [r.smoothed_loss for r in rows])
-    ended = "stopped" if stop.requested else "diverged" if len(rows) < len(rates) else "reached lr_find.max"
+    ended = "diverged" if len(rows) < len(rates) else "reached lr_find.max"
+    if stop.requested:  # the rows so far are a curve all the same; there is nothing to resume
+        ended = f"stopped by {stop.name}"
     summary: Dict[str, Any] = {
-        "status": "interrupted" if stop.requested else "completed",
+        "status": "completed",
         "kind": "lr_find",
         "epochs": 0,
         "steps": len(rows),
@@ -88,8 +90,6 @@ def find_lr(cfg: DictConfig, folder: Path) -> Dict:
             **found,
         },
     }
-    if stop.requested:
-        summary["stopped_by"] = stop.name
     write_json(paths.summary, summary)
     return summary
 
