@@ -154,6 +154,19 @@ def test_every_schedule_is_a_target_a_run_folder_may_name(name):
     assert target is None or is_trusted(target)
 
 
+def test_a_per_epoch_schedule_stepped_every_iteration_counts_its_length_in_iterations(tmp_path):
+    run_in_process(tmp_path, "optim.batch_size=10", "optim.epochs=2", "sched=cosine", "sched.interval=step")
+    logged = [row["lr"] for row in csv_rows(tmp_path / "iterations.csv")]
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=12)  # T_max null: the run's 12 steps
+    expected = []
+    for _ in range(12):
+        expected.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert logged == expected
+
+
 class StopAfter:
     """A stop request that comes after `calls` looks (the loop looks after every step and every epoch)."""
 
@@ -281,8 +294,14 @@ def test_a_sweep_of_clipped_and_early_stopped_jobs(tmp_path):
     result = gdrun_cli("-m", "lab=linreg_bgd", "optim.lr=1e-12,0.1", "early_stop.patience=2",
                        "optim.clip_grad_norm=null,100", "plots=false", f"hydra.sweep.dir={sweep}")  # fmt: skip
     assert result.returncode == 0, result.stderr
+    said = result.stdout + result.stderr
+    assert "2 jobs trained together" in said and "gradient clipping is not vectorised" in said
     summaries = [summary_of(sweep / str(n)) for n in range(4)]
     assert [s["status"] for s in summaries] == ["completed"] * 4
     # The flat ones (lr 1e-12) stop after 2 epochs, clipped or not; the others train their 15.
     assert [s.get("stopped_early_at") for s in summaries] == [2, 2, None, None]
     assert "grad_norm" in (sweep / "1" / "iterations.csv").read_text().splitlines()[0]
+    # Job 0 stopped in the engine, job 1 alone (a clip of 100 never acts at that rate): the same epochs.
+    assert [r["train_loss"] for r in csv_rows(sweep / "0" / "epochs.csv")] == [
+        r["train_loss"] for r in csv_rows(sweep / "1" / "epochs.csv")
+    ]
