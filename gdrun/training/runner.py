@@ -118,8 +118,8 @@ def epoch_loop(parts: Parts, progress: Progress, outputs: Outputs, stop: StopReq
     bound = progress.bound if parts.device.type == "cpu" else None
     if progress.stopped_early_at is not None:  # stopped early, killed before its summary: it is complete
         return "completed"
-    step_scheduler = parts.scheduler if parts.step_schedule else None
-    controls = step_controls(parts.optimizer, parts.clip_grad_norm, parts.clip_grad_value, step_scheduler)
+    every_step = parts.scheduler if parts.step_schedule else None  # a schedule stepped after each update
+    controls = step_controls(parts.optimizer, parts.clip_grad_norm, parts.clip_grad_value, every_step)
     for epoch in range(progress.epoch + 1, parts.epochs + 1):
         epoch_start = parts.shuffle.get_state() if parts.shuffle is not None else None
         lr = current_lr(parts.optimizer)
