@@ -224,6 +224,14 @@ def test_lr_find_on_linreg_bgd_finds_the_lab_s_good_rates_useful(tmp_path):
     assert_picture(folder / "plots" / "lr_find.png")
 
 
+def test_lr_find_from_python_takes_the_same_shorthand(tmp_path):
+    import gdrun
+
+    summary = gdrun.run(["lab=linreg_bgd", "lr_find=true", "lr_find.steps=30", f"hydra.run.dir={tmp_path / 'r'}"])
+    assert summary["kind"] == "lr_find" and summary["lr_find"]["steps"] == 30 and summary["steps"] <= 30
+    assert (tmp_path / "r" / "plots" / "lr_find.png").exists()
+
+
 def test_lr_find_reading_of_a_curve():
     rates = exponential_rates(1e-3, 10, 9)  # a decade every two steps
     found = analyse(rates, [5, 5, 4.9, 3, 1, 0.5, 0.45, 0.6, 3])
