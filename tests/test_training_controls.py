@@ -254,6 +254,10 @@ def test_lr_find_reading_of_a_curve():
         (["lr_find=true", "lr_find.steps=1"], "lr_find.steps=1 must be a whole number of iterations, 2 or more"),
         (["early_stop.patience=2", "early_stop.metric=sharpness"], "early_stop.mode=min or early_stop.mode=max"),
         (["sched=plateau", "sched.interval=step"], "sched.interval must be epoch"),
+        (
+            ["early_stop.patience=2", "early_stop.metric=lr", "early_stop.mode=min"],
+            "early_stop.metric=lr is not a metric",
+        ),
     ],
 )
 def test_bad_control_values_are_refused_naming_the_key(gdrun_main, tmp_path, overrides, said):

@@ -35,11 +35,13 @@ class EarlyStop:
 
     def check(self, row: Dict[str, Any]) -> None:
         """GdrunError unless the run's epoch rows (`row`: the first) have a value for the metric."""
-        if row.get(self.metric) is not None:
+        if row.get(self.metric) is not None and self.metric not in NOT_WATCHED:
             return
         given = sorted(name for name, value in row.items() if value is not None and name not in NOT_WATCHED)
         why = "is not a column of this run's epochs.csv"
-        if self.metric in row:
+        if self.metric in NOT_WATCHED:
+            why = "is not a metric of the model"
+        elif self.metric in row:
             why = "has no value in this run" + (
                 " (it has no validation set: data.val_split=0.2 holds one out)"
                 if self.metric.startswith("val_")
