@@ -40,7 +40,7 @@ def run(overrides: Sequence[str] = ()) -> Dict:
 
     from gdrun.config import schema
 
-    overrides = list(overrides)
+    overrides = schema.expand_shorthands(overrides)  # lr_find=true: lr_find.enabled=true
     if any(arg.startswith("-") for arg in overrides):
         raise GdrunError(
             f"gdrun.run takes overrides only (key=value, group=option), not {overrides}; "

@@ -57,6 +57,7 @@ def run_job(cfg: DictConfig, folder: Path, resume: Optional["Resume"] = None, qu
     the reason, and the traceback goes to the run's gdrun.log. A fault of the machine (a full
     disk) is raised as MachineError, its temporary files removed.
     """
+    from gdrun.training.lr_find import find_lr
     from gdrun.training.runner import train
 
     output = contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext()
@@ -65,7 +66,8 @@ def run_job(cfg: DictConfig, folder: Path, resume: Optional["Resume"] = None, qu
         try:
             check_values(cfg)
             lock.claim(folder)
-            summary = train(cfg, folder, resume)
+            # lr_find=true: a learning-rate range test instead of training (training.lr_find)
+            summary = find_lr(cfg, folder) if lr_find_asked(cfg) else train(cfg, folder, resume)
         except KeyboardInterrupt:
             record_failure(folder, "interrupted", "stopped at once by a second Ctrl-C")
             raise
@@ -83,7 +85,7 @@ def run_job(cfg: DictConfig, folder: Path, resume: Optional["Resume"] = None, qu
         finally:
             if not held_before:
                 lock.release(folder)
-        if cfg.plots:
+        if cfg.plots or lr_find_asked(cfg):  # a range test's answer is its picture
             # The pictures read the run back from its folder; the targets this command line named
             # (a model class of the user's own) are the user's, so they are trusted for that.
             with trusting(modules_named(cfg)):
@@ -92,6 +94,11 @@ def run_job(cfg: DictConfig, folder: Path, resume: Optional["Resume"] = None, qu
 
         final_table(summary, folder)
     return summary
+
+
+def lr_find_asked(cfg: DictConfig) -> bool:
+    """lr_find=true: the job is a learning-rate range test (a config from before lr_find has none)."""
+    return bool(OmegaConf.select(cfg, "lr_find.enabled", default=False))
 
 
 # A full disk, a quota, an I/O error, a read-only file system: the machine's fault, not the input's.
@@ -352,6 +359,12 @@ def _resume(folder: Path, overrides: Sequence[str]) -> Dict:
         resume = None
         if saved is not None:
             done = saved["progress"]
+            if status == "completed" and done.get("stopped_early_at") is not None:
+                raise GdrunError(
+                    f"{folder} completed: early stopping ended it after epoch {done['stopped_early_at']}, and "
+                    f"checkpoints/best.pt holds its best model; to train on, start a new run with a larger "
+                    f"early_stop.patience."
+                )
             if status == "completed" and done["epoch"] >= cfg.optim.epochs and not done["epoch_step"]:
                 raise GdrunError(
                     f"{folder} already completed its {done['epoch']} epochs; "

@@ -157,3 +157,22 @@ def test_truncation_repairs_whatever_a_kill_left(tmp_path):
     epochs.write_text(",".join(EPOCH_COLUMNS) + "\n0,1.0,,,,0.1,0.0\n1,0.5,,,,0.1,0.")
     truncate_csv(epochs, EPOCH_COLUMNS, "epoch", 5)
     assert epochs.read_text().splitlines()[-1] == "0,1.0,,,,0.1,0.0"
+
+
+# Training controls (early stopping, a schedule stepped every iteration, clipping): their states are
+# in the checkpoints too. With min_delta 10 nothing counts as an improvement: it stops after epoch 2 of 3.
+CONTROLS = [*RUN, "sched=onecycle", "optim.clip_grad_norm=0.5", "early_stop.patience=2", "early_stop.min_delta=10"]
+
+
+def test_kill_with_training_controls_at_every_publication_then_resume(tmp_path):
+    trace = tmp_path / "trace.txt"
+    assert forked(*CONTROLS, f"hydra.run.dir={tmp_path / 'run'}", trace=str(trace)) == 0
+    expected, published = outcome(tmp_path / "run"), trace.read_text().splitlines()
+    assert '"stopped_early_at": 2' in (tmp_path / "run" / "summary.json").read_text()
+    for n, when in kill_points(published):
+        folder = tmp_path / f"{n}-{when}"
+        assert forked(*CONTROLS, f"hydra.run.dir={folder}", kill=f"{n}:{when}") == -signal.SIGKILL, (n, when)
+        code = forked(f"resume={folder}")
+        assert code == (2 if (n, when) == (len(published), "after") else 0), (n, when, code)
+        assert_same(folder, expected)
+        assert '"stopped_early_at": 2' in (folder / "summary.json").read_text()

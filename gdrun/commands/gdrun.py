@@ -34,7 +34,7 @@ schema.register()
 
 def main() -> None:
     """Console entry point: quick help, resume=/eval= of a run folder, or a Hydra run or sweep."""
-    args = sys.argv[1:]
+    args = sys.argv[1:] = schema.expand_shorthands(sys.argv[1:])  # lr_find=true: lr_find.enabled=true
     if any(arg in ("--help", "-h") for arg in args):
         print(help_text(args))
         return
@@ -144,6 +144,7 @@ Usage: gdrun [-m] [GROUP=OPTION ...] [KEY=VALUE ...]
   gdrun --config-dir DIR data=mydata model=custom model._target_=pkg.module.Net    configs and models of yours
   gdrun resume=RUN_FOLDER [optim.epochs=N]   go on from a stopped run's last checkpoint
   gdrun eval=RUN_FOLDER                      a run's saved model on its training and validation data
+  gdrun lab=linreg_bgd lr_find=true          a learning-rate range test: plots/lr_find.png, no training
 
 Config groups (GROUP=OPTION):
 {groups}
@@ -152,6 +153,8 @@ Top-level keys: seed=0  device=auto|cpu|cuda|mps  plots=true  threads=null  fit_
   surface_range=null  checkpoint_every=1  checkpoint_min_seconds=2  diverge_factor=1e6
 Settings of a group: optim.lr, optim.batch_size (a number or full), optim.epochs, optim.momentum, ...
   gdrun --cfg job [overrides]    shows the whole composed config; gdrun --hydra-help for Hydra's flags.
+Training controls: early_stop.patience=N (early_stop.metric, early_stop.min_delta), optim.clip_grad_norm=X,
+  optim.clip_grad_value=X, sched=onecycle|warmup_cosine (every iteration), lr_find=true (lr_find.steps/min/max)
 Exit status: 0 completed, 1 failed, 2 bad input, 3 diverged, 4 a full disk or I/O error,
   130 interrupted (Ctrl-C), 143 SIGTERM.
 

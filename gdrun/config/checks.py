@@ -84,6 +84,42 @@ def _names(v: Any) -> bool:
     return isinstance(v, (list, ListConfig)) and len(v) > 0 and all(isinstance(name, str) and name for name in v)
 
 
+# The training controls (gdrun.training.controls, schedules, lr_find).
+CONTROL_RULES: Dict[str, Rule] = {
+    "optim.clip_grad_norm": Rule(
+        _or_null(_above(0)), "a positive number, e.g. optim.clip_grad_norm=1.0 (or null: no clipping)"
+    ),
+    "optim.clip_grad_value": Rule(
+        _or_null(_above(0)), "a positive number, e.g. optim.clip_grad_value=0.5 (or null: no clipping)"
+    ),
+    "early_stop.patience": Rule(
+        _or_null(_whole(0)), "a whole number of epochs, 0 or more, e.g. early_stop.patience=5 (or null: off)"
+    ),
+    "early_stop.min_delta": Rule(_at_least(0), "0 or more: how much a change must be to count as an improvement"),
+    "early_stop.mode": Rule(_or_null(lambda v: v in ("min", "max")), "min or max (or null: from the metric's name)"),
+    "sched.interval": Rule(lambda v: v in ("epoch", "step"), "epoch or step: when the schedule steps"),
+    "sched.warmup_steps": Rule(
+        _or_null(_whole(1)), "a whole number of iterations, 1 or more (or null: a tenth of the run)"
+    ),
+    "sched.start_factor": Rule(
+        lambda v: _finite(v) and 0 < v <= 1, "in (0, 1]: the warm-up's first rate over optim.lr"
+    ),
+    "sched.total_steps": Rule(_or_null(_whole(1)), "a whole number of iterations, 1 or more (or null: the whole run)"),
+    "sched.max_lr": Rule(_above(0), "a positive, finite number: the peak rate (by default optim.lr)"),
+    "sched.pct_start": Rule(lambda v: _finite(v) and 0 < v < 1, "in (0, 1): the part of the cycle spent rising"),
+    "sched.div_factor": Rule(_above(0), "a positive number: the first rate is max_lr / div_factor"),
+    "sched.final_div_factor": Rule(
+        _above(0), "a positive number: the last rate is max_lr / div_factor / final_div_factor"
+    ),
+    "sched.anneal_strategy": Rule(lambda v: v in ("cos", "linear"), "cos or linear"),
+    "lr_find.steps": Rule(_whole(2), "a whole number of iterations, 2 or more, e.g. lr_find.steps=100"),
+    "lr_find.min": Rule(_above(0), "a positive number, e.g. lr_find.min=1e-7"),
+    "lr_find.max": Rule(_above(0), "a positive number, e.g. lr_find.max=10"),
+    "lr_find.diverge": Rule(
+        _above(1), "above 1: the test stops when the smoothed loss passes this many times its lowest"
+    ),
+    "lr_find.smoothing": Rule(_or_null(_fraction), "in [0, 1): the weight of the past in the smoothed loss, e.g. 0.98"),
+}
 SEED = Rule(_whole(0, MAX_SEED), f"a whole number from 0 to 2**64 - 1 ({MAX_SEED}), the seeds torch takes")
 # Checked wherever the key is present: each optimizer, schedule, model and dataset has its own.
 RULES: Dict[str, Rule] = {
@@ -123,6 +159,7 @@ RULES: Dict[str, Rule] = {
     "checkpoint_every": Rule(_whole(0), "0 (only at the end) or more"),
     "checkpoint_min_seconds": Rule(_at_least(0), "0 or more seconds"),
     "diverge_factor": Rule(_or_null(lambda v: v > 1), "above 1 (or null to stop only on NaN/inf)"),
+    **CONTROL_RULES,
 }
 # A key whose values are a few names: listed when a value is not even plain ASCII.
 CHOICES = {
@@ -155,6 +192,7 @@ def check_values(cfg: DictConfig) -> None:
     if not DEVICE.match(str(cfg.device)):
         problems.append(f"device={cfg.device} is not a device; use auto, cpu, cuda, cuda:N or mps")
     problems += _model_problems(cfg.model) + _optim_problems(cfg.optim) + _data_problems(cfg.data)
+    problems += _control_problems(cfg)
     surface = cfg.surface_range
     if surface is not None and not (1 <= len(surface) <= 2 and all(_above(0)(v) for v in surface)):
         problems.append(f"surface_range={surface} must be one or two positive numbers, [W] or [W, B] (or null)")
@@ -188,6 +226,29 @@ def _optim_problems(optim: DictConfig) -> List[str]:
             f"optim.nesterov=true needs optim.momentum above 0 and optim.dampening=0 "
             f"(they are {optim.get('momentum')} and {optim.get('dampening')})"
         )
+    return problems
+
+
+def _control_problems(cfg: DictConfig) -> List[str]:
+    """Training controls that cannot go together (each key's own values are RULES')."""
+    problems = []
+    optim, sched = cfg.optim, cfg.sched
+    if optim.get("clip_grad_norm") is not None and optim.get("clip_grad_value") is not None:
+        problems.append(
+            "optim.clip_grad_norm and optim.clip_grad_value are both set; clip one way: "
+            "set the other to null (e.g. optim.clip_grad_value=null)"
+        )
+    if sched.get("interval") == "step" and str(sched.get("_target_")).endswith("ReduceLROnPlateau"):
+        problems.append("sched=plateau watches a metric of each epoch, so sched.interval must be epoch")
+    warmup, total = sched.get("warmup_steps"), sched.get("total_steps")
+    if _whole(1)(warmup) and _whole(1)(total) and warmup >= total:
+        problems.append(
+            f"sched.warmup_steps={warmup} must be fewer than sched.total_steps={total}, the warm-up's and cosine's "
+            f"iterations together (e.g. sched.warmup_steps={max(1, total // 10)})"
+        )
+    low, high = (OmegaConf.select(cfg, f"lr_find.{k}", default=None) for k in ("min", "max"))
+    if _above(0)(low) and _above(0)(high) and low >= high:
+        problems.append(f"lr_find.min={low} must be below lr_find.max={high}: the rates tried grow from min to max")
     return problems
 
 

@@ -7,7 +7,7 @@ the CLI imports it on every start.
 """
 
 from dataclasses import Field, dataclass, field, fields
-from typing import Any, Callable, Dict, List, Optional, Set
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set
 
 from omegaconf import MISSING
 
@@ -284,6 +284,11 @@ class OptimConf:
     batch_size: Any = own("${data.batch_size}")
     epochs: int = own("${data.epochs}")  # an interpolation, resolved to an int
     weight_decay: float = 0.0
+    # Clip the gradients before each update, for every optimizer: their total 2-norm to at most this
+    # (iterations.csv then gains grad_norm, the norm before clipping), or each element to +-this
+    # (torch.nn.utils.clip_grad_norm_ / clip_grad_value_). null: no clipping; one of the two at most.
+    clip_grad_norm: Optional[float] = own(None)
+    clip_grad_value: Optional[float] = own(None)
 
 
 @option("optim", "gd")
@@ -355,6 +360,9 @@ class SchedConf:
 
     _target_: Optional[str] = None
     name: str = own("none")
+    # When the schedule steps: after every epoch, or after every iteration (onecycle, warmup_cosine).
+    # Its lengths (T_max, total_steps, ...) count these; a null length is the whole run.
+    interval: str = own("epoch")
 
 
 @option("sched", "step")
@@ -396,6 +404,76 @@ class PlateauConf(SchedConf):
     min_lr: float = 0.0
 
 
+@option("sched", "onecycle")
+@dataclass
+class OneCycleConf(SchedConf):
+    """torch's OneCycleLR, stepped every iteration: up from max_lr/div_factor to max_lr, then down."""
+
+    _target_: Optional[str] = "torch.optim.lr_scheduler.OneCycleLR"
+    name: str = "onecycle"
+    interval: str = own("step")
+    max_lr: float = "${optim.lr}"  # type: ignore[assignment]  # the peak rate: optim.lr
+    # Iterations of the whole cycle; null: the run's (optim.epochs x steps per epoch).
+    total_steps: Optional[int] = None
+    pct_start: float = 0.3
+    anneal_strategy: str = "cos"
+    div_factor: float = 25.0
+    final_div_factor: float = 1e4
+    three_phase: bool = False
+    # Cycle momentum (SGD's) or beta1 (Adam's) against the rate; null: when the optimizer has one
+    # (optim=sgd with optim.momentum above 0, adam, adamw), else off.
+    cycle_momentum: Optional[bool] = None
+    base_momentum: float = 0.85
+    max_momentum: float = 0.95
+
+
+@option("sched", "warmup_cosine")
+@dataclass
+class WarmupCosineConf(SchedConf):
+    """A linear warm-up from lr x start_factor to lr, then half a cosine down to eta_min; every iteration."""
+
+    _target_: Optional[str] = "gdrun.training.schedules.warmup_cosine"
+    name: str = "warmup_cosine"
+    interval: str = own("step")
+    # Iterations of the warm-up; null: a tenth of the run (at least 1).
+    warmup_steps: Optional[int] = None
+    start_factor: float = 0.01
+    eta_min: float = 0.0
+    # Iterations of warm-up and cosine together; null: the run's (optim.epochs x steps per epoch).
+    total_steps: Optional[int] = None
+
+
+# ---------------------------------------------------------------- training controls
+@dataclass
+class EarlyStopConf:
+    """Stop a run when a metric of epochs.csv stops improving (Lightning's EarlyStopping)."""
+
+    # Epochs without an improvement after which the run stops; null: never (the default).
+    patience: Optional[int] = None
+    # A column of epochs.csv (val_loss, val_accuracy, ...); null: the headline metric, best.pt's.
+    metric: Optional[str] = None
+    # An improvement must be larger than this.
+    min_delta: float = 0.0
+    # min or max: which way is better; null: from the metric's name (loss, error: min; accuracy, f1: max).
+    mode: Optional[str] = None
+
+
+@dataclass
+class LrFindConf:
+    """lr_find=true (short for lr_find.enabled=true): a learning-rate range test instead of training."""
+
+    enabled: bool = False
+    # Iterations of the test; the rate grows exponentially from min to max over them.
+    steps: int = 100
+    min: float = 1e-7
+    max: float = 10.0
+    # Stop once the smoothed loss is above this many times its lowest (or not finite).
+    diverge: float = 4.0
+    # The exponential moving average's weight of the past, for the smoothed loss; null: 0.9 with
+    # mini-batches, 0 with the whole set per step (no batch noise to smooth). fastai uses 0.98.
+    smoothing: Optional[float] = None
+
+
 # ---------------------------------------------------------------- top level
 @dataclass
 class Config:
@@ -433,6 +511,10 @@ class Config:
     # Loggers besides the CSV files, which are always written: name -> {_target_: a class built
     # with the run folder}. The logger group sets it (logger=tensorboard, conf/logger/).
     loggers: Dict[str, Any] = field(default_factory=dict)
+    # early_stop.patience=N: stop when early_stop.metric has not improved for N epochs.
+    early_stop: EarlyStopConf = field(default_factory=EarlyStopConf)
+    # lr_find=true: a learning-rate range test instead of training (lr_find.steps, lr_find.min, lr_find.max).
+    lr_find: LrFindConf = field(default_factory=LrFindConf)
     # Each group is typed by its base schema; an option's own schema (a subclass) replaces it.
     data: DataConf = MISSING
     model: ModelConf = MISSING
@@ -455,6 +537,22 @@ def gdrun_keys(group: str) -> Set[str]:
     for schema in SCHEMAS.get(group, {}).values():
         keys |= own_keys(schema)
     return keys
+
+
+# Keys a command line may set as a whole, short for one key inside: `lr_find=true` is lr_find.enabled=true
+# (lr_find is a node with keys of its own, and Hydra takes no true/false as a config group's option).
+SHORTHANDS = {"lr_find": "lr_find.enabled"}
+
+
+def expand_shorthands(overrides: Sequence[str]) -> List[str]:
+    """The overrides with each shorthand (`lr_find=true`, `lr_find=true,false`) written out in full."""
+    expanded = []
+    for override in overrides:
+        key, equals, value = override.partition("=")
+        name = key.lstrip("+~")
+        full = SHORTHANDS.get(name) if equals else None
+        expanded.append(f"{key[: len(key) - len(name)]}{full}={value}" if full else override)
+    return expanded
 
 
 def what_ran(cfg: Any) -> Dict[str, Any]:

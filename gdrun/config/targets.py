@@ -25,7 +25,7 @@ from gdrun.errors import GdrunError
 BUILT_IN = tuple(
     re.compile(pattern)
     for pattern in (
-        r"gdrun\.training\.(datasets\.\w+|models|optim)\.\w+$",
+        r"gdrun\.training\.(datasets\.\w+|models|optim|schedules)\.\w+$",
         r"gdrun\.rundir\.tensorboard\.\w+$",
         r"torch\.optim\.[A-Z]\w*$",
         r"torch\.optim\.lr_scheduler\.[A-Z]\w*$",

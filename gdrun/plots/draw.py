@@ -7,6 +7,7 @@ from gdrun.plots import style
 from gdrun.plots.curves import Line, draw_accuracy, draw_cost, draw_overlay
 from gdrun.plots.fitted import draw_fit
 from gdrun.plots.gcpause import gc_paused
+from gdrun.plots.lr_find import draw_lr_find
 from gdrun.plots.predictions import draw_predictions
 from gdrun.plots.surface import draw_paths, draw_surface
 from gdrun.plots.sweep_charts import (
@@ -40,6 +41,7 @@ def draw_run(
             *draw_surface(run, out, formats, surface_range),
             *draw_fit(run, out, formats),
             *draw_predictions(run, out, formats),
+            *draw_lr_find(run, out, formats),
         ]
 
 

@@ -3,6 +3,7 @@
 The one module that spells these names; everything else asks it. A run folder:
 
     summary.json  iterations.csv  epochs.csv  params.csv  data.csv  fit.csv  model.pt
+    (lr_find.csv instead of the metric files and model, for a learning-rate range test)
     gdrun.log  .hydra/{config,hydra,overrides}.yaml  checkpoints/{last,best}.pt  plots/
 
 A sweep folder holds numbered job folders (0/, 1/, ...), each a run folder, and at its root
@@ -20,6 +21,8 @@ EPOCHS = "epochs.csv"
 PARAMS = "params.csv"
 DATA = "data.csv"
 FIT = "fit.csv"
+# lr_find=true: the learning-rate range test's rows (step, lr, loss, smoothed_loss), instead of the above.
+LR_FIND = "lr_find.csv"
 MODEL = "model.pt"
 LOG = "gdrun.log"
 HYDRA = ".hydra"
@@ -33,7 +36,7 @@ SWEEP_LOCK = ".summary.lock"
 # Hydra names the job's log file after the job (conf/hydra/default.yaml: job.name gdrun).
 JOB_NAME = LOG.removesuffix(".log")
 # The run's tables, CSVs with a header line (what a reader checks for junk).
-TABLES = (ITERATIONS, EPOCHS, PARAMS, DATA, FIT)
+TABLES = (ITERATIONS, EPOCHS, PARAMS, DATA, FIT, LR_FIND)
 # gdrun-labs's mark in each lab folder it makes: it replaces only folders that carry it.
 LAB_MARK = ".gdrun-labs"
 
@@ -53,6 +56,7 @@ class RunPaths:
     params = property(lambda self: self.root / PARAMS)
     data = property(lambda self: self.root / DATA)
     fit = property(lambda self: self.root / FIT)
+    lr_find = property(lambda self: self.root / LR_FIND)
     model = property(lambda self: self.root / MODEL)
     log = property(lambda self: self.root / LOG)
     hydra = property(lambda self: self.root / HYDRA)

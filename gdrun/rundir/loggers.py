@@ -5,21 +5,34 @@ Every logger follows `Logger`; `make_loggers` builds the CSV logger and one per 
 """
 
 from pathlib import Path
-from typing import Any, List, Mapping, Protocol, Sequence
+from typing import Any, List, Mapping, Optional, Protocol, Sequence, Union
 
 from gdrun.config.targets import current_name
 from gdrun.rundir.files import CsvLog, truncate_csv, write_json
 from gdrun.rundir.layout import RunPaths
 
 ITERATION_COLUMNS = ("step", "epoch", "loss", "lr")
+# With optim.clip_grad_norm: each update's gradient norm before clipping (empty for a step not taken).
+GRAD_NORM = "grad_norm"
 EPOCH_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
 
 
 class Logger(Protocol):
     """What a run tells its loggers: each epoch's costs, each epoch's metrics, the summary at the end."""
 
-    def log_iterations(self, first_step: int, epoch: int, costs: Sequence[float], lr: float) -> None:
-        """The costs of consecutive iterations (steps first_step, first_step + 1, ...) of one epoch."""
+    def log_iterations(
+        self,
+        first_step: int,
+        epoch: int,
+        costs: Sequence[float],
+        lr: Union[float, Sequence[float]],
+        grad_norms: Optional[Sequence[Optional[float]]] = None,
+    ) -> None:
+        """The costs of consecutive iterations (steps first_step, first_step + 1, ...) of one epoch.
+
+        `lr`: the rate of all of them, or each one's (a schedule stepped every iteration);
+        `grad_norms`: each one's gradient norm before clipping, given only with optim.clip_grad_norm.
+        """
 
     def log_epoch(self, row: Mapping[str, Any]) -> None:
         """One epochs.csv row: the model on the whole training and validation sets."""
@@ -37,20 +50,39 @@ class Logger(Protocol):
 class CsvLogger:
     """The two per-run metric tables: one row per iteration, one row per epoch (from epoch 0), and summary.json."""
 
-    def __init__(self, folder: Path, step: int = 0, epoch: int = -1):
+    def __init__(self, folder: Path, step: int = 0, epoch: int = -1, grad_norm: bool = False):
         """Append to the folder's tables after cutting them back to `step` and `epoch` (a resumed run's
-        checkpoint; 0 and -1 for a fresh run: only the header stays)."""
+        checkpoint; 0 and -1 for a fresh run: only the header stays). `grad_norm`: iterations.csv has
+        that column (optim.clip_grad_norm)."""
         self.paths = RunPaths(folder)
-        truncate_csv(self.paths.iterations, ITERATION_COLUMNS, "step", step)
+        columns = (*ITERATION_COLUMNS, GRAD_NORM) if grad_norm else ITERATION_COLUMNS
+        truncate_csv(self.paths.iterations, columns, "step", step)
         truncate_csv(self.paths.epochs, EPOCH_COLUMNS, "epoch", epoch)
-        self.iterations = CsvLog(self.paths.iterations, ITERATION_COLUMNS)
+        self.iterations = CsvLog(self.paths.iterations, columns)
         self.epochs = CsvLog(self.paths.epochs, EPOCH_COLUMNS)
 
-    def log_iterations(self, first_step: int, epoch: int, costs: Sequence[float], lr: float) -> None:
+    def log_iterations(
+        self,
+        first_step: int,
+        epoch: int,
+        costs: Sequence[float],
+        lr: Union[float, Sequence[float]],
+        grad_norms: Optional[Sequence[Optional[float]]] = None,
+    ) -> None:
         tail = f",{epoch},"
-        end = f",{lr!r}\n"
-        # The hot path of a long lab: one formatted line per cost, written in one call.
-        self.iterations.write_lines("".join([f"{first_step + i}{tail}{cost!r}{end}" for i, cost in enumerate(costs)]))
+        if isinstance(lr, (int, float)) and grad_norms is None:
+            end = f",{lr!r}\n"
+            # The hot path of a long lab: one formatted line per cost, written in one call.
+            lines = [f"{first_step + i}{tail}{cost!r}{end}" for i, cost in enumerate(costs)]
+        else:
+            rates = [lr] * len(costs) if isinstance(lr, (int, float)) else lr
+            norms = (
+                [f",{'' if n is None else repr(n)}" for n in grad_norms]
+                if grad_norms is not None
+                else [""] * len(costs)
+            )
+            lines = [f"{first_step + i}{tail}{cost!r},{rates[i]!r}{norms[i]}\n" for i, cost in enumerate(costs)]
+        self.iterations.write_lines("".join(lines))
 
     def log_epoch(self, row: Mapping[str, Any]) -> None:
         self.epochs.write([[row.get(column) for column in EPOCH_COLUMNS]])
@@ -73,9 +105,11 @@ class CsvLogger:
         self.epochs.close()
 
 
-def make_loggers(folder: Path, specs: Mapping[str, Mapping[str, Any]], step: int = 0, epoch: int = -1) -> List[Logger]:
-    """The CSV files always (cut back to `step`, `epoch`: see CsvLogger), plus one logger per entry of
-    cfg.loggers: its `_target_` class, built with the folder."""
+def make_loggers(
+    folder: Path, specs: Mapping[str, Mapping[str, Any]], step: int = 0, epoch: int = -1, grad_norm: bool = False
+) -> List[Logger]:
+    """The CSV files always (cut back to `step`, `epoch`, with a grad_norm column or not: see CsvLogger),
+    plus one logger per entry of cfg.loggers: its `_target_` class, built with the folder."""
     # get_class, not instantiate(): instantiate would wrap a GdrunError (a missing extra) in its own.
     from hydra.utils import get_class
 
@@ -83,4 +117,4 @@ def make_loggers(folder: Path, specs: Mapping[str, Mapping[str, Any]], step: int
         get_class(current_name(spec["_target_"]))(folder, **{k: v for k, v in spec.items() if k != "_target_"})
         for spec in specs.values()
     ]
-    return [CsvLogger(folder, step, epoch), *extra]
+    return [CsvLogger(folder, step, epoch, grad_norm), *extra]

@@ -7,7 +7,7 @@ end, `best/<metric>` with the run's hyperparameters for TensorBoard's HPARAMS ta
 """
 
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Optional, Sequence, Union
 
 from gdrun.errors import GdrunError
 
@@ -24,9 +24,22 @@ class TensorBoardLogger:
             raise GdrunError(f"logger=tensorboard needs the tensorboard package: {INSTALL_HINT}") from error
         self.writer = SummaryWriter(log_dir=str(folder))
 
-    def log_iterations(self, first_step: int, epoch: int, costs: Sequence[float], lr: float) -> None:
+    def log_iterations(
+        self,
+        first_step: int,
+        epoch: int,
+        costs: Sequence[float],
+        lr: Union[float, Sequence[float]],
+        grad_norms: Optional[Sequence[Optional[float]]] = None,
+    ) -> None:
         for i, cost in enumerate(costs):
             self.writer.add_scalar("iteration/loss", cost, first_step + i)
+        if not isinstance(lr, (int, float)):  # a rate per iteration: a schedule stepped every iteration
+            for i, rate in enumerate(lr):
+                self.writer.add_scalar("iteration/lr", rate, first_step + i)
+        for i, norm in enumerate(grad_norms or ()):
+            if norm is not None:
+                self.writer.add_scalar("iteration/grad_norm", norm, first_step + i)
 
     def log_epoch(self, row: Mapping[str, Any]) -> None:
         for name, value in row.items():

@@ -199,12 +199,27 @@ def build_optimizer(cfg: DictConfig, model: torch.nn.Module) -> torch.optim.Opti
     return call(cfg, "optim", params=model.parameters())
 
 
-def build_scheduler(cfg: DictConfig, optimizer: torch.optim.Optimizer, epochs: int) -> Optional[Any]:
-    """A per-epoch learning-rate schedule, or None for a constant rate."""
+def build_scheduler(
+    cfg: DictConfig, optimizer: torch.optim.Optimizer, epochs: int, steps_per_epoch: int = 1
+) -> Optional[Any]:
+    """A learning-rate schedule stepped every epoch or every iteration (sched.interval), or None for a
+    constant rate. A length left null (T_max, total_steps) is the whole run, in those intervals."""
     if cfg._target_ is None:
         return None
-    runtime = {"T_max": cfg.T_max or max(epochs, 1)} if "T_max" in cfg else {}
+    length = max(epochs * (steps_per_epoch if cfg.get("interval") == "step" else 1), 1)
+    runtime: Dict[str, Any] = {}
+    for key in ("T_max", "total_steps"):
+        if key in cfg:
+            runtime[key] = cfg[key] or length
+    if "cycle_momentum" in cfg and cfg.cycle_momentum is None:
+        runtime["cycle_momentum"] = has_momentum(optimizer)
     return call(cfg, "sched", optimizer=optimizer, **runtime)
+
+
+def has_momentum(optimizer: torch.optim.Optimizer) -> bool:
+    """An optimizer with a momentum to cycle: SGD's when above 0, or Adam's beta1."""
+    group = optimizer.param_groups[0]
+    return "betas" in group or bool(group.get("momentum", 0))
 
 
 def build_saved_model(cfg: DictConfig, args: Dict[str, Any], state: Dict[str, Any]) -> torch.nn.Module:

@@ -232,11 +232,23 @@ class LiveGroupDisplay(PlainGroupDisplay):
 def final_table(summary: Dict, folder: Path, console: Optional[Console] = None) -> None:
     """The final and best metrics of a run, and where its files are."""
     console = console or Console()
+    if summary.get("kind") == "lr_find":
+        from gdrun.training.lr_find import print_found
+
+        print_found(summary, folder, console)
+        return
     console.print(
         f"gdrun: {summary['status']} after {summary['epochs']} epochs, {summary['steps']} iterations, "
         f"{summary['wall_seconds']:.1f}s",
         highlight=False,
     )
+    if summary.get("early_stop"):
+        total = summary.get("run", {}).get("epochs")
+        console.print(
+            f"gdrun: stopped early at epoch {summary['stopped_early_at']}"
+            f"{f' of {total}' if total else ''}: {summary['early_stop']['reason']}",
+            highlight=False,
+        )
     table = Table()
     table.add_column("metric")
     table.add_column("final", justify="right")

@@ -6,6 +6,8 @@ from typing import Callable, Dict, Iterable, List, Optional, Tuple
 import torch
 from torch import nn
 
+from gdrun.training.controls import StepControls
+
 # Evaluate in chunks of this many samples, so a large set never needs one huge activation.
 EVAL_CHUNK = 10_000
 
@@ -19,6 +21,7 @@ def train_epoch(
     stop: Optional[Callable[[], bool]] = None,
     bound: Optional[float] = None,
     precision: Optional[torch.dtype] = None,
+    controls: Optional[StepControls] = None,
 ) -> List[float]:
     """One pass over `batches`; returns each batch's cost, computed before its update.
 
@@ -27,6 +30,7 @@ def train_epoch(
     update. Without one (on a GPU) costs stay on the device and are read in one copy at the
     end: no host synchronisation per iteration. A true `stop()` (Ctrl-C) ends the epoch after
     the current step. `precision` (torch.bfloat16) runs forward and loss under autocast.
+    `controls` clip the gradients before each update and step a per-iteration schedule after it.
     """
     model.train()
     costs: list = []
@@ -43,7 +47,11 @@ def train_epoch(
                 break
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if controls is not None:
+            controls.before_update()
         optimizer.step()
+        if controls is not None:
+            controls.after_update()
         if after_step is not None:
             after_step()
         if stop is not None and stop():

@@ -9,7 +9,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Union
 
 import torch
 
@@ -39,6 +39,8 @@ class Progress:
     diverged_at: Optional[int] = None  # the step whose cost diverged
     diverged_cost: Optional[float] = None
     stopped_by: Optional[str] = None  # the signal that interrupted the run
+    early_stop: Optional[Dict] = None  # early stopping's best and patience counter (controls.EarlyStop)
+    stopped_early_at: Optional[int] = None  # the epoch after which early stopping ended the run
 
 
 @dataclass
@@ -70,7 +72,8 @@ class Outputs:
         done = Done(resumed["step"], resumed["epoch"]) if resumed else Done()
         if resumed:
             self.best.load(resumed["best"])
-        self.loggers: List[Logger] = make_loggers(folder, settings.loggers, done.step, done.epoch)
+        grad_norm = parts.clip_grad_norm is not None  # iterations.csv gains the column
+        self.loggers: List[Logger] = make_loggers(folder, settings.loggers, done.step, done.epoch, grad_norm)
         fit_every = settings.fit_every or max(1, parts.epochs // FIT_SNAPSHOTS)
         self.traces = Traces(folder, parts.model, parts.data, fit_every, done)
         self.checkpoints = Checkpoints(self.paths, settings.checkpoint_every, settings.checkpoint_min_seconds)
@@ -103,10 +106,20 @@ class Outputs:
         self.best.update(row)
         self.checkpoints.keep_best(self.snapshot(progress))
 
-    def iterations(self, first_step: int, epoch: int, costs: List[float], lr: float, step: int) -> None:
-        """The costs of the iterations just done (steps first_step, ...); `step` is the run's total now."""
+    def iterations(
+        self,
+        first_step: int,
+        epoch: int,
+        costs: List[float],
+        lr: Union[float, List[float]],
+        step: int,
+        norms: Optional[List[Optional[float]]] = None,
+    ) -> None:
+        """The costs of the iterations just done (steps first_step, ...); `step` is the run's total now.
+        `lr`: one rate, or each step's; `norms`: each step's gradient norm before clipping, or None."""
+        extra = {"grad_norms": norms} if norms is not None else {}  # loggers of one's own may not take it
         for logger in self.loggers:
-            logger.log_iterations(first_step, epoch, costs, lr)
+            logger.log_iterations(first_step, epoch, costs, lr, **extra)
         self.display.steps(step, costs[-1] if costs else None)
 
     def cut_epoch(self, first_step: int, epoch: int) -> None:

@@ -8,6 +8,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from gdrun.errors import GdrunError
+from gdrun.training.best import Best
 from gdrun.training.build import (
     build_data,
     build_loss,
@@ -18,6 +19,7 @@ from gdrun.training.build import (
     model_args,
     resolve_device,
 )
+from gdrun.training.controls import EarlyStop, early_stop
 from gdrun.training.data import Dataset, resolve_batch_size, steps_per_epoch
 
 
@@ -38,6 +40,11 @@ class Parts:
     shuffle: Optional[torch.Generator]
     threshold: float  # a binary output is class 1 above this: 0.5 for probabilities, 0 for logits
     precision: Optional[torch.dtype]  # bfloat16 under autocast (amp=true), else None
+    # Training controls (gdrun.training.controls): clipping, when the schedule steps, early stopping.
+    clip_grad_norm: Optional[float] = None
+    clip_grad_value: Optional[float] = None
+    step_schedule: bool = False  # the scheduler steps after every iteration, not every epoch
+    early_stop: Optional[EarlyStop] = None
 
     @property
     def steps_per_epoch(self) -> int:
@@ -57,6 +64,7 @@ def build(cfg: DictConfig) -> Parts:
     model = allocated_model(cfg.model, args, device)
     optimizer = build_optimizer(cfg.optim, model)
     epochs = int(cfg.optim.epochs)
+    batches = steps_per_epoch(len(data), batch_size)
     return Parts(
         device=device,
         data=data,
@@ -65,13 +73,26 @@ def build(cfg: DictConfig) -> Parts:
         net=compiled(model, cfg),
         loss_fn=build_loss(cfg.loss),
         optimizer=optimizer,
-        scheduler=build_scheduler(cfg.sched, optimizer, epochs),
+        scheduler=build_scheduler(cfg.sched, optimizer, epochs, batches),
         epochs=epochs,
         batch_size=batch_size,
         shuffle=torch.Generator().manual_seed(cfg.seed) if cfg.data.shuffle else None,
         threshold=threshold(cfg.loss.output),
         precision=mixed_precision(cfg.amp, device),
+        # .get: the config of a run folder from before these keys has none of them
+        clip_grad_norm=cfg.optim.get("clip_grad_norm"),
+        clip_grad_value=cfg.optim.get("clip_grad_value"),
+        step_schedule=cfg.sched.get("interval") == "step",
+        early_stop=watched(cfg.get("early_stop"), data),
     )
+
+
+def watched(cfg: Optional[DictConfig], data: Dataset) -> Optional[EarlyStop]:
+    """The run's early stopping (None: off); its metric by default the headline one, best.pt's."""
+    if cfg is None:
+        return None
+    headline = Best(has_val=data.val is not None, classification=data.task != "regression").headline
+    return early_stop(cfg.patience, cfg.metric, cfg.min_delta, cfg.mode, headline)
 
 
 def check_data(data: Dataset, cfg: DictConfig) -> None:

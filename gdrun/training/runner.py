@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Union
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -24,6 +24,7 @@ from gdrun.rundir.files import write_json
 from gdrun.rundir.layout import RunPaths
 from gdrun.training import checkpoints
 from gdrun.training.best import Best
+from gdrun.training.controls import EarlyStop, step_controls
 from gdrun.training.data import tensor_batches
 from gdrun.training.epoch import evaluate_set, train_epoch
 from gdrun.training.outputs import Outputs, Progress, Settings
@@ -51,6 +52,8 @@ def prepare_resume(cfg: DictConfig, saved: Dict[str, Any], path: Path) -> Resume
     checkpoints.load_states(saved, parts.model, parts.optimizer, parts.scheduler, parts.shuffle)
     state = saved["progress"]
     progress = Progress(**{key: state[key] for key in ("epoch", "step", "epoch_step", "row", "bound", "wall_seconds")})
+    # Early stopping's counter (checkpoints of runs before it have none).
+    progress.early_stop, progress.stopped_early_at = state.get("early_stop"), state.get("stopped_early_at")
     return Resume(saved, parts, progress)
 
 
@@ -58,13 +61,16 @@ def train(cfg: DictConfig, folder: Path, resume: Optional[Resume] = None) -> Dic
     """Train the experiment `cfg` describes into `folder` (or go on from `resume`); return its summary."""
     parts = resume.parts if resume else build(cfg)
     progress = resume.progress if resume else Progress()
+    first = None if resume else epoch_row(parts, epoch=0, seconds=0.0)
+    if first is not None and parts.early_stop is not None:
+        parts.early_stop.check(first)  # before the folder is made: a metric the run lacks leaves no run behind
     folder.mkdir(parents=True, exist_ok=True)
     # Until the run ends, listings and sweep summaries see it as running, not as failed.
     write_json(RunPaths(folder).summary, {"status": "running", "started": datetime.now().isoformat()})
     outputs = Outputs(folder, parts, output_settings(cfg), resume.saved["progress"] if resume else None)
     with StopRequest() as stop, outputs:
-        if resume is None:
-            start(parts, progress, outputs, cfg.diverge_factor)
+        if first is not None:
+            begin(first, progress, outputs, cfg.diverge_factor)
         status = epoch_loop(parts, progress, outputs, stop)
         progress.stopped_by = stop.name  # read here: a signal may land after the loop's last look
 
@@ -110,6 +116,10 @@ def epoch_loop(parts: Parts, progress: Progress, outputs: Outputs, stop: StopReq
     # On the CPU a cost costs nothing to read, so divergence is caught at the very step;
     # on a GPU that would synchronise every step, so it is checked once per epoch instead.
     bound = progress.bound if parts.device.type == "cpu" else None
+    if progress.stopped_early_at is not None:  # stopped early, killed before its summary: it is complete
+        return "completed"
+    every_step = parts.scheduler if parts.step_schedule else None  # a schedule stepped after each update
+    controls = step_controls(parts.optimizer, parts.clip_grad_norm, parts.clip_grad_value, every_step)
     for epoch in range(progress.epoch + 1, parts.epochs + 1):
         epoch_start = parts.shuffle.get_state() if parts.shuffle is not None else None
         lr = current_lr(parts.optimizer)
@@ -125,10 +135,12 @@ def epoch_loop(parts: Parts, progress: Progress, outputs: Outputs, stop: StopReq
             lambda: stop.requested,
             bound,
             parts.precision,
+            controls,
         )
         seconds = time.perf_counter() - tick
         first_step = progress.step + 1
-        ended = record_steps(parts, progress, outputs, epoch, first_step, costs, lr, epoch_start)
+        rates, norms = controls.take(len(costs), lr) if controls is not None else (lr, None)
+        ended = record_steps(parts, progress, outputs, epoch, first_step, costs, rates, epoch_start, norms)
         if ended is not None:
             return ended
         row = epoch_row(parts, epoch, seconds, lr)
@@ -145,17 +157,21 @@ def record_steps(
     epoch: int,
     first_step: int,
     costs: List[float],
-    lr: float,
+    lr: Union[float, List[float]],
     epoch_start: Optional[torch.Tensor],
+    norms: Optional[List[Optional[float]]] = None,
 ) -> Optional[str]:
     """The costs of an epoch's steps (first_step, ...) into the files; how the run ended if the epoch ended it.
+
+    `lr`: the epoch's rate, or each step's (a per-iteration schedule); `norms`: each step's gradient
+    norm before clipping (optim.clip_grad_norm), else None.
 
     `diverged` at the first bad cost; `interrupted` when a stop cut the epoch short (last.pt then
     keeps `epoch_start`, the data order of the epoch, which a resumed run replays); else None.
     """
     progress.step += len(costs)
     progress.epoch_step += len(costs)
-    outputs.iterations(first_step, epoch, costs, lr, progress.step)
+    outputs.iterations(first_step, epoch, costs, lr, progress.step, norms)
 
     bad = first_bad(costs, progress.bound)
     if bad is not None:
@@ -173,16 +189,34 @@ def close_epoch(
     parts: Parts, progress: Progress, outputs: Outputs, first_step: int, row: Dict, stopping: Callable[[], bool]
 ) -> Optional[str]:
     """A whole epoch done (its epochs.csv `row`): the schedule's step, its files, last.pt when due;
-    `interrupted` when `stopping()` (a stop has come: last.pt is then written), else None."""
+    `completed` when early stopping says so, `interrupted` when `stopping()` (a stop has come: last.pt
+    is then written), else None."""
+    stop_early = stops_early(parts.early_stop, progress, row)
     progress.epoch, progress.epoch_step = row["epoch"], 0
     progress.row = row
-    step_scheduler(parts.scheduler, row)
+    if not parts.step_schedule:
+        step_scheduler(parts.scheduler, row)
     outputs.end_epoch(first_step, row, progress)
+    if stop_early:
+        return "completed"
     if stopping():
         outputs.save_last(progress)
         return "interrupted"
     outputs.maybe_save_last(progress)
     return None
+
+
+def stops_early(early_stop: Optional[EarlyStop], progress: Progress, row: Dict) -> bool:
+    """Early stopping's counter moved on by epoch `row` (called while progress.row is still the epoch
+    before: epoch 0's is the first best); True, with progress.stopped_early_at set, when the run stops."""
+    if early_stop is None:
+        return False
+    assert progress.row is not None  # epoch 0's row at least
+    progress.early_stop = early_stop.observe(progress.early_stop, progress.row, row)
+    if not early_stop.due(progress.early_stop):
+        return False
+    progress.stopped_early_at = row["epoch"]
+    return True
 
 
 def first_bad(costs: List[float], bound: float) -> Optional[int]:
@@ -256,4 +290,7 @@ def make_summary(
         summary["diverged_cost"] = progress.diverged_cost
     if status == "interrupted":
         summary["stopped_by"] = progress.stopped_by
+    if progress.stopped_early_at is not None and parts.early_stop is not None and progress.early_stop is not None:
+        summary["stopped_early_at"] = progress.stopped_early_at
+        summary["early_stop"] = parts.early_stop.summary(progress.early_stop, progress.stopped_early_at)
     return summary

@@ -103,12 +103,28 @@ def batch_reason(cfg: DictConfig) -> Optional[str]:
         return f"optim={cfg.optim.name}: no stacked update (gd, sgd, adam and adamw have one)"
     if not str(cfg.loss._target_).startswith("torch.nn."):
         return f"loss={cfg.loss.name}: a loss that is not one of torch's"
+    control = control_reason(cfg)
+    if control is not None:
+        return control
     try:
         device = resolve_device(cfg.device)
     except GdrunError as error:
         return str(error)
     if device.type not in ("cpu", "cuda"):
         return f"device={cfg.device} ({device.type}): a device other than the CPU or one GPU"
+    return None
+
+
+def control_reason(cfg: DictConfig) -> Optional[str]:
+    """A training control (training.controls) the stacked update does not do; None when there is none.
+    Early stopping needs nothing of the engine: each job's runner.close_epoch decides it."""
+    if OmegaConf.select(cfg, "lr_find.enabled", default=False):
+        return "lr_find=true: a range test runs alone"
+    for key in ("clip_grad_norm", "clip_grad_value"):
+        if cfg.optim.get(key) is not None:
+            return f"optim.{key}={cfg.optim[key]}: gradient clipping is not vectorised"
+    if cfg.sched.get("interval") == "step":
+        return f"sched={cfg.sched.name}: a schedule stepped every iteration is not vectorised"
     return None
 
 
@@ -488,6 +504,8 @@ def train_together(cfgs: Sequence[DictConfig], folders: Sequence[Path], title: s
         lrs = [current_lr(m.parts.optimizer) for m in members]
         rows = epoch_rows(members, range(len(members)), stack, datasets, 0, 0.0, lrs, passes)
         for member, row in zip(members, rows):
+            if member.parts.early_stop is not None:
+                member.parts.early_stop.check(row)  # a metric the job lacks: said as its single run says it
             member.rng.put()
             begin(row, member.progress, member.outputs, member.cfg.diverge_factor)
         display.epoch(0, rows, len(members))
