@@ -110,6 +110,11 @@ RULES: Dict[str, Rule] = {
     "model.dropout": Rule(_fraction, "in [0, 1): the fraction of units dropped"),
     "model.activation": Rule(lambda v: v in ACTIVATIONS, f"one of: {', '.join(ACTIVATIONS)}"),
     "data.val_split": Rule(_fraction, "in [0, 1): the fraction held out"),
+    "data.test_split": Rule(_fraction, "in [0, 1): the fraction of the data held out as the test set"),
+    "data.folds": Rule(
+        lambda v: v == 0 or _whole(2)(v), "0 (no cross-validation) or a whole number of folds, 2 or more"
+    ),
+    "data.fold": Rule(_whole(0), "a fold's number, 0 to data.folds - 1"),
     "data.start": Rule(_finite, "a finite number"),
     "data.stop": Rule(_finite, "a finite number"),
     "data.step": Rule(_finite, "a finite number"),
@@ -155,11 +160,24 @@ def check_values(cfg: DictConfig) -> None:
     if not DEVICE.match(str(cfg.device)):
         problems.append(f"device={cfg.device} is not a device; use auto, cpu, cuda, cuda:N or mps")
     problems += _model_problems(cfg.model) + _optim_problems(cfg.optim) + _data_problems(cfg.data)
+    problems += _split_problems(cfg.data)
     surface = cfg.surface_range
     if surface is not None and not (1 <= len(surface) <= 2 and all(_above(0)(v) for v in surface)):
         problems.append(f"surface_range={surface} must be one or two positive numbers, [W] or [W, B] (or null)")
     if problems:
         raise GdrunError("; ".join(problems) + ".")
+
+
+def _split_problems(data: DictConfig) -> List[str]:
+    """A fold past the folds, or a fold without folds (the validation set would silently be val_split's)."""
+    folds, fold = data.get("folds", 0), data.get("fold", 0)
+    if not (_whole(0)(folds) and _whole(0)(fold)) or (folds == 0 and fold == 0):
+        return []
+    if folds == 0:
+        return [f"data.fold={fold} needs data.folds, the number of folds, e.g. data.folds=5 data.fold={fold}"]
+    if fold >= folds:
+        return [f"data.fold={fold} must be a fold of data.folds={folds}: 0 to {folds - 1}"]
+    return []
 
 
 def _model_problems(model: DictConfig) -> List[str]:

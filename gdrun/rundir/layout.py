@@ -2,11 +2,12 @@
 
 The one module that spells these names; everything else asks it. A run folder:
 
-    summary.json  iterations.csv  epochs.csv  params.csv  data.csv  fit.csv  model.pt
+    summary.json  iterations.csv  epochs.csv  params.csv  data.csv  fit.csv  model.pt  classes.csv
     gdrun.log  .hydra/{config,hydra,overrides}.yaml  checkpoints/{last,best}.pt  plots/
 
 A sweep folder holds numbered job folders (0/, 1/, ...), each a run folder, and at its root
-summary.csv, groups.csv (when it repeats settings over seeds), multirun.yaml and the sweep's pictures.
+summary.csv, groups.csv (when it repeats settings over seeds), best.json and best_model.pt (the model
+the sweep chose by validation), multirun.yaml and the sweep's pictures.
 """
 
 import os
@@ -21,6 +22,8 @@ PARAMS = "params.csv"
 DATA = "data.csv"
 FIT = "fit.csv"
 MODEL = "model.pt"
+# A classifier's per-class precision, recall, F1, support and confusion counts (training.finishing).
+CLASSES = "classes.csv"
 LOG = "gdrun.log"
 HYDRA = ".hydra"
 CHECKPOINTS = "checkpoints"
@@ -28,6 +31,9 @@ PLOTS = "plots"
 SWEEP_SUMMARY = "summary.csv"
 # A sweep that repeats settings over seeds (or folds): one row per setting, mean, std and 95 % interval.
 SWEEP_GROUPS = "groups.csv"
+# The job a sweep chose by its validation metric (gdrun.selection), and that job's best weights.
+SWEEP_BEST = "best.json"
+SWEEP_BEST_MODEL = "best_model.pt"
 # The lock file at a sweep's root that jobs ending at once (parallel launchers) take to update summary.csv.
 SWEEP_LOCK = ".summary.lock"
 # Hydra names the job's log file after the job (conf/hydra/default.yaml: job.name gdrun).
@@ -54,6 +60,7 @@ class RunPaths:
     data = property(lambda self: self.root / DATA)
     fit = property(lambda self: self.root / FIT)
     model = property(lambda self: self.root / MODEL)
+    classes = property(lambda self: self.root / CLASSES)
     log = property(lambda self: self.root / LOG)
     hydra = property(lambda self: self.root / HYDRA)
     config = property(lambda self: self.root / HYDRA / "config.yaml")

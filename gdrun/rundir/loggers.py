@@ -5,7 +5,7 @@ Every logger follows `Logger`; `make_loggers` builds the CSV logger and one per 
 """
 
 from pathlib import Path
-from typing import Any, List, Mapping, Protocol, Sequence
+from typing import Any, List, Mapping, Protocol, Sequence, Tuple
 
 from gdrun.config.targets import current_name
 from gdrun.rundir.files import CsvLog, truncate_csv, write_json
@@ -37,14 +37,16 @@ class Logger(Protocol):
 class CsvLogger:
     """The two per-run metric tables: one row per iteration, one row per epoch (from epoch 0), and summary.json."""
 
-    def __init__(self, folder: Path, step: int = 0, epoch: int = -1):
+    def __init__(self, folder: Path, step: int = 0, epoch: int = -1, metrics: Sequence[str] = ()):
         """Append to the folder's tables after cutting them back to `step` and `epoch` (a resumed run's
-        checkpoint; 0 and -1 for a fresh run: only the header stays)."""
+        checkpoint; 0 and -1 for a fresh run: only the header stays). `metrics`: the task's epoch columns
+        after EPOCH_COLUMNS (train_f1, val_f1, ...); a resumed run keeps the columns its file has."""
         self.paths = RunPaths(folder)
+        self.columns = epoch_columns(self.paths.epochs, tuple(metrics), fresh=epoch < 0)
         truncate_csv(self.paths.iterations, ITERATION_COLUMNS, "step", step)
-        truncate_csv(self.paths.epochs, EPOCH_COLUMNS, "epoch", epoch)
+        truncate_csv(self.paths.epochs, self.columns, "epoch", epoch)
         self.iterations = CsvLog(self.paths.iterations, ITERATION_COLUMNS)
-        self.epochs = CsvLog(self.paths.epochs, EPOCH_COLUMNS)
+        self.epochs = CsvLog(self.paths.epochs, self.columns)
 
     def log_iterations(self, first_step: int, epoch: int, costs: Sequence[float], lr: float) -> None:
         tail = f",{epoch},"
@@ -53,7 +55,7 @@ class CsvLogger:
         self.iterations.write_lines("".join([f"{first_step + i}{tail}{cost!r}{end}" for i, cost in enumerate(costs)]))
 
     def log_epoch(self, row: Mapping[str, Any]) -> None:
-        self.epochs.write([[row.get(column) for column in EPOCH_COLUMNS]])
+        self.epochs.write([[row.get(column) for column in self.columns]])
         self.iterations.flush()
         self.epochs.flush()
 
@@ -73,9 +75,21 @@ class CsvLogger:
         self.epochs.close()
 
 
-def make_loggers(folder: Path, specs: Mapping[str, Mapping[str, Any]], step: int = 0, epoch: int = -1) -> List[Logger]:
-    """The CSV files always (cut back to `step`, `epoch`: see CsvLogger), plus one logger per entry of
-    cfg.loggers: its `_target_` class, built with the folder."""
+def epoch_columns(path: Path, metrics: Tuple[str, ...], fresh: bool) -> Tuple[str, ...]:
+    """epochs.csv's columns: EPOCH_COLUMNS and the task's `metrics`; for a resumed run whose file was written
+    without them (an older gdrun), the file's own, so its rows are kept."""
+    if not fresh and metrics and path.exists():
+        with open(path, errors="replace") as f:
+            if tuple(f.readline().rstrip("\n").split(",")) == EPOCH_COLUMNS:
+                return EPOCH_COLUMNS
+    return EPOCH_COLUMNS + metrics
+
+
+def make_loggers(
+    folder: Path, specs: Mapping[str, Mapping[str, Any]], step: int = 0, epoch: int = -1, metrics: Sequence[str] = ()
+) -> List[Logger]:
+    """The CSV files always (cut back to `step`, `epoch`, with the task's `metrics` columns: see CsvLogger),
+    plus one logger per entry of cfg.loggers: its `_target_` class, built with the folder."""
     # get_class, not instantiate(): instantiate would wrap a GdrunError (a missing extra) in its own.
     from hydra.utils import get_class
 
@@ -83,4 +97,4 @@ def make_loggers(folder: Path, specs: Mapping[str, Mapping[str, Any]], step: int
         get_class(current_name(spec["_target_"]))(folder, **{k: v for k, v in spec.items() if k != "_target_"})
         for spec in specs.values()
     ]
-    return [CsvLogger(folder, step, epoch), *extra]
+    return [CsvLogger(folder, step, epoch, metrics), *extra]
