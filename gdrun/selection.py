@@ -123,13 +123,15 @@ def chosen_line(best: Dict) -> str:
     """The console's closing line on the chosen model: which job, by what, and its test result."""
     metric = best["metric"]
     where = ", ".join(f"{k}={v}" for k, v in best["settings"].items())
-    line = f"chosen model: job {best['job']}" + (f" ({where})" if where else "")
+    value, epoch = show(metric, best["validation"]["value"]), best["validation"]["epoch"]
     if best.get("over"):
-        line += f", best mean {metric} {show(metric, best['mean'].get(metric))} over {' × '.join(best['over'])}"
-        line += f"; its best {metric} {show(metric, best['validation']['value'])}"
+        over = " × ".join(best["over"])
+        line = f"chosen: {where or 'the setting'} by its mean {metric} {show(metric, best['mean'].get(metric))} "
+        line += f"over {over} ({len(best['jobs'])} jobs); its model: job {best['job']}"
+        line += f" ({metric} {value} at epoch {epoch})"
     else:
-        line += f", by {metric} {show(metric, best['validation']['value'])}"
-    line += f" at epoch {best['validation']['epoch']}"
+        line = f"chosen model: job {best['job']}" + (f" ({where})" if where else "")
+        line += f" by {metric} {value} at epoch {epoch}"
     test = best.get("test")
     if test:
         shown = ", ".join(f"{name} {show(name, value)}" for name, value in test.items())

@@ -76,13 +76,13 @@ class CsvLogger:
 
 
 def epoch_columns(path: Path, metrics: Tuple[str, ...], fresh: bool) -> Tuple[str, ...]:
-    """epochs.csv's columns: EPOCH_COLUMNS and the task's `metrics`; for a resumed run whose file was written
-    without them (an older gdrun), the file's own, so its rows are kept."""
+    """epochs.csv's columns: EPOCH_COLUMNS with the task's `metrics` after val_accuracy; for a resumed run
+    whose file was written without them (an older gdrun), the file's own, so its rows are kept."""
     if not fresh and metrics and path.exists():
         with open(path, errors="replace") as f:
             if tuple(f.readline().rstrip("\n").split(",")) == EPOCH_COLUMNS:
                 return EPOCH_COLUMNS
-    return EPOCH_COLUMNS + metrics
+    return EPOCH_COLUMNS[:5] + metrics + EPOCH_COLUMNS[5:]  # lr and seconds stay last, as in every older file
 
 
 def make_loggers(

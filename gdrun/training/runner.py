@@ -217,20 +217,19 @@ def epoch_row(parts: Parts, epoch: int, seconds: float, lr: Optional[float] = No
 def make_row(epoch: int, train: Dict[str, Any], val: Optional[Dict[str, Any]], lr: float, seconds: float) -> Dict:
     """One epochs.csv row from evaluate_set's metrics of the training set and of the validation set (None: none).
 
-    The task's metrics (train_f1, val_f1, train_rmse, ...) come after the columns older runs have."""
-    row = {
+    The task's metrics (train_f1, val_f1, train_rmse, ...) come after val_accuracy, lr and seconds last."""
+    extra = [name for name in train if name not in ("loss", "accuracy")]
+    return {
         "epoch": epoch,
         "train_loss": train["loss"],
         "train_accuracy": train.get("accuracy"),
         "val_loss": val["loss"] if val is not None else None,
         "val_accuracy": val.get("accuracy") if val is not None else None,
+        **{f"train_{name}": train[name] for name in extra},
+        **{f"val_{name}": val.get(name) if val is not None else None for name in extra},
         "lr": lr,
         "seconds": seconds,
     }
-    extra = [name for name in train if name not in ("loss", "accuracy")]
-    row.update({f"train_{name}": train[name] for name in extra})
-    row.update({f"val_{name}": val.get(name) if val is not None else None for name in extra})
-    return row
 
 
 def step_scheduler(scheduler: Optional[object], row: Dict) -> None:
