@@ -159,6 +159,7 @@ def test_select_metric_is_the_headline(tmp_path):
     "overrides, said",
     [
         (["select.metric=test_accuracy"], "the test set never chooses a model"),
+        (["select.metric=val_precision"], "select.metric=val_precision must be a training or validation metric"),
         (["select.metric=val_rmse"], "is not a metric of this multiclass run"),
         (["data.fold=1"], "data.fold=1 needs data.folds"),
         (["data.folds=3", "data.fold=3"], "data.fold=3 must be a fold of data.folds=3: 0 to 2"),

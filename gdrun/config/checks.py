@@ -21,6 +21,7 @@ from omegaconf.errors import (
     ValidationError,
 )
 
+from gdrun.config.metric_names import metric_of
 from gdrun.config.schema import CODE_OPTIONS
 from gdrun.errors import GdrunError
 
@@ -123,6 +124,11 @@ RULES: Dict[str, Rule] = {
     "data.task": Rule(_or_null(lambda v: v in TASKS), f"one of: {', '.join(TASKS)} (or null: inferred from the data)"),
     "data.size": Rule(_or_null(_image_size), f"[height, width] in pixels, each from 1 to {MAX_SIDE:,} (or null)"),
     "data.features": Rule(_or_null(_names), "a list of column names, e.g. data.features=[age,height] (or null: all)"),
+    "select.metric": Rule(
+        _or_null(lambda v: isinstance(v, str) and metric_of(v) is not None and not v.startswith("test_")),
+        "a training or validation metric, e.g. select.metric=val_f1 (val_loss, val_accuracy, val_auc, val_rmse, "
+        "val_mae, val_r2; never a test_ one: the test set never chooses a model), or null",
+    ),
     "fit_every": Rule(_or_null(_whole(1)), "1 or more (or null)"),
     "threads": Rule(_or_null(_whole(1)), "1 or more (or null)"),
     "checkpoint_every": Rule(_whole(0), "0 (only at the end) or more"),
