@@ -248,3 +248,16 @@ def test_cross_validation_selects_on_the_mean_over_folds(tmp_path):
     rows = [r for r in read_summary(sweep) if r["optim.lr"] == chosen["optim.lr"]]
     assert sorted(best["jobs"]) == sorted(r["job"] for r in rows)
     assert best["validation"]["value"] == max(r["best_value"] for r in rows)
+
+
+def test_a_run_trained_further_is_tested_again_with_its_best_checkpoint(tmp_path):
+    from gdrun import load_run
+    from gdrun.jobs import resume_job
+
+    folder = tmp_path / "run"
+    run_in_process(folder, "data=digits", "model=logistic", "optim.epochs=2", "data.test_split=0.2")
+    summary = resume_job(folder, ["optim.epochs=3"])
+    assert summary["epochs"] == 3 and summary["test"]["best"]["epoch"] == summary["best"]["epoch"]
+    evaluated = load_run(folder).evaluate(("test",), "best")
+    assert evaluated["test_accuracy"] == pytest.approx(summary["test"]["best"]["accuracy"])
+    assert evaluated["test_loss"] == pytest.approx(summary["test"]["best"]["loss"], rel=1e-6)
