@@ -150,10 +150,9 @@ def r2(sse: Tensor, y: Tensor) -> Tensor:
     multioutput="uniform_average"). A constant target (SST_j = 0) scores 1 when fitted exactly, else 0,
     as scikit-learn's force_finite=True."""
     y = y.double().reshape(y.shape[0], -1)
-    sst = (y - y.mean(dim=0)).square().sum(dim=0)
-    constant = sst == 0
-    score = 1 - sse / torch.where(constant, torch.ones_like(sst), sst)
-    score = torch.where(constant, (sse == 0).double(), score)
+    sst = y.var(dim=0, correction=0) * y.shape[0]
+    # Where SST is 0 the division gives inf or NaN, which `where` leaves out.
+    score = torch.where(sst > 0, 1 - sse / sst, (sse == 0).double())
     return score.mean(dim=-1)
 
 
