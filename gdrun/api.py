@@ -187,15 +187,21 @@ class Run(RunFolder):
                 f"{str(error).splitlines()[0]}"
             ) from error
 
-    def evaluate(self) -> Dict:
-        """The run's final model (model.pt, else its last checkpoint) on its training and validation data."""
+    def evaluate(self, splits: Sequence[str] = ("train", "val"), which: Optional[str] = None) -> Dict:
+        """The run's model on its `splits` (any of train, val, test): `<split>_<metric>` for loss, accuracy
+        and the task's metrics (None for a split the run has not). `which` weights: final, best or last
+        (None: final, else the last checkpoint). The data is rebuilt as the run built it (the same seed
+        holds out the same validation and test samples)."""
         import torch
 
         from gdrun.training.build import build_data, build_loss
         from gdrun.training.epoch import evaluate_set
         from gdrun.training.parts import threshold
 
-        which = "final" if self.paths.model.is_file() else "last"
+        unknown = [split for split in splits if split not in SPLITS]
+        if unknown:
+            raise GdrunError(f"split={','.join(unknown)}: choose among {', '.join(SPLITS)} (or all).")
+        which = which or ("final" if self.paths.model.is_file() else "last")
         model = self.load_model(which)
         cfg = self.build_config()
         with torch.random.fork_rng(devices=[]):
@@ -203,15 +209,22 @@ class Run(RunFolder):
             data = build_data(cfg.data, cfg.seed, torch.device("cpu"), self.recorded_scaling())
         loss_fn = build_loss(cfg.loss)
         result: Dict[str, Any] = {"weights": which}
-        for split, part in (("train", data), ("val", data.val)):
+        parts = {"train": data, "val": data.val, "test": data.test}
+        for split in splits:
+            part = parts[split]
             metrics = (
                 {}
                 if part is None
                 else evaluate_set(model, loss_fn, part.x, part.y, data.task, threshold(cfg.loss.output))
             )
-            result[f"{split}_loss"] = metrics.get("loss")
-            result[f"{split}_accuracy"] = metrics.get("accuracy")
+            result[f"{split}_loss"] = metrics.pop("loss", None)
+            result[f"{split}_accuracy"] = metrics.pop("accuracy", None)
+            result.update({f"{split}_{name}": value for name, value in metrics.items()})
         return result
+
+
+# The sets a run's model can be evaluated on (Run.evaluate, gdrun eval=FOLDER split=...).
+SPLITS = ("train", "val", "test")
 
 
 def load_run(path: Union[str, Path], trust: Sequence[str] = ()) -> Run:

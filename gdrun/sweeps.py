@@ -32,6 +32,7 @@ from hydra.types import RunMode
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
+from gdrun.config.metric_names import lower_is_better
 from gdrun.config.targets import modules_named
 from gdrun.jobs import record_failure
 from gdrun.plots.painters import Painters
@@ -50,6 +51,7 @@ from gdrun.rundir.sweep_summary import (
     write_groups,
     write_summary,
 )
+from gdrun.selection import choose, chosen_line, write_best
 from gdrun.training import signals
 
 log = logging.getLogger(__name__)
@@ -82,6 +84,7 @@ def summarize(
     written = [sweep_dir / SWEEP_SUMMARY]
     if write_groups(sweep_dir, rows) is not None:
         written.append(sweep_dir / SWEEP_GROUPS)
+    written += write_best(sweep_dir, rows)  # best.json, best_model.pt: the model chosen by validation
     if jobs is not None and plots:
         left: Optional[Set[str]] = None  # every picture
         if painters is not None:
@@ -232,8 +235,11 @@ def report_sweep(
         console.print(heading, highlight=False, soft_wrap=True)
         console.print(table)
         console.print(best, highlight=False, soft_wrap=True)
-    tables = [p.name for p in written if p.suffix == ".csv"]
-    pictures = [p.name for p in written if p.suffix != ".csv"]
+    chosen = choose(rows)
+    if chosen is not None:
+        console.print(chosen_line(chosen), highlight=False, soft_wrap=True)
+    tables = [p.name for p in written if p.suffix in (".csv", ".json", ".pt")]
+    pictures = [p.name for p in written if p.suffix not in (".csv", ".json", ".pt")]
     console.print(f"sweep folder: {Path(sweep_dir).absolute()}", highlight=False, soft_wrap=True)
     console.print(
         f"  {', '.join(tables)}" + (f"; pictures: {', '.join(pictures)}" if pictures else ""),
@@ -269,7 +275,7 @@ def best_table(rows: Sequence[Dict], keys: Sequence[str], metric: str) -> "tuple
     rich table, and a line naming the best one with its settings."""
     from rich.table import Table
 
-    lower = metric.endswith("loss")
+    lower = lower_is_better(metric)
     way = "lowest" if lower else "highest"
     settings = setting_keys(keys)
     if len(settings) < len(keys):  # repeated over seeds (or folds): settings by their mean

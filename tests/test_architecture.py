@@ -17,6 +17,7 @@ LAYERS = {
     "gdrun.plots": 4,
     "gdrun.jobs": 5,
     "gdrun.sweeps": 5,
+    "gdrun.selection": 5,
     "gdrun.api": 5,
     "gdrun.labs": 6,
     "gdrun.commands": 7,
@@ -38,6 +39,9 @@ RUN_FOLDER_NAMES = {
     "last.pt",
     "best.pt",
     "summary.csv",
+    "classes.csv",
+    "best.json",
+    "best_model.pt",
 }
 
 

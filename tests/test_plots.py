@@ -14,7 +14,7 @@ from gdrun.rundir.logfile import last_error
 from gdrun.rundir.reader import RunFolder, read_columns
 from helpers import assert_picture, csv_rows, run_in_process
 
-PICTURES = {"cost", "accuracy", "loss_surface", "fit", "confusion", "images"}
+PICTURES = {"cost", "accuracy", "loss_surface", "fit", "confusion", "images", "metrics"}
 # Which pictures each kind of run gets; every other picture must not be drawn.
 RUNS = {
     "line": (["data=line", "optim.epochs=5"], {"cost", "loss_surface", "fit"}),
@@ -22,7 +22,11 @@ RUNS = {
     "logistic": (["data=logistic_1d", "optim.epochs=5"], {"cost", "accuracy", "loss_surface", "fit", "confusion"}),
     "softmax": (["data=softmax_1d", "optim.epochs=5"], {"cost", "accuracy", "fit", "confusion"}),
     "plane2": (["data=plane2", "optim.epochs=3"], {"cost", "fit"}),
-    "digits": (["data=digits", "model=logistic", "optim.epochs=1"], {"cost", "accuracy", "confusion", "images"}),
+    "plane2_held_out": (["data=plane2", "optim.epochs=3", "data.val_split=0.25"], {"cost", "fit", "metrics"}),
+    "digits": (
+        ["data=digits", "model=logistic", "optim.epochs=1"],
+        {"metrics", "cost", "accuracy", "confusion", "images"},
+    ),
 }
 
 

@@ -26,7 +26,12 @@ def header(path):
 def test_run_folder_contract(run_folder, overrides, task):
     summary = run_in_process(run_folder, *overrides)
     assert header(run_folder / "iterations.csv") == ITERATION_COLUMNS
-    assert header(run_folder / "epochs.csv") == EPOCH_COLUMNS
+    task_columns = {
+        "regression": ("train_rmse", "train_mae", "train_r2", "val_rmse", "val_mae", "val_r2"),
+        "binary": ("train_f1", "train_auc", "val_f1", "val_auc"),
+        "multiclass": ("train_f1", "val_f1"),
+    }[task]
+    assert header(run_folder / "epochs.csv") == EPOCH_COLUMNS[:5] + task_columns + ("lr", "seconds")
     iterations = csv_rows(run_folder / "iterations.csv")
     epochs = csv_rows(run_folder / "epochs.csv")
     assert [r["step"] for r in iterations] == list(range(1, len(iterations) + 1))

@@ -318,7 +318,12 @@ def test_a_real_seed_sweep_ends_with_its_account_after_the_jobs_tables(tmp_path)
     out = result.stdout
     assert out.rindex("gdrun: sweep ended: 4 jobs sweeping seed × optim.lr: 4 completed") > out.rindex("run folder:")
     assert "best setting: optim.lr=0.1: mean val_accuracy" in out
-    assert out.rstrip().splitlines()[-1].strip().startswith("summary.csv, groups.csv; pictures: learning_curves.png")
+    assert (
+        out.rstrip()
+        .splitlines()[-1]
+        .strip()
+        .startswith("summary.csv, groups.csv, best.json, best_model.pt; pictures: learning_curves.png")
+    )
     groups = (sweep / SWEEP_GROUPS).read_text().splitlines()
     assert groups[0].startswith("optim.lr,n,jobs,best_value_mean,") and len(groups) == 3
     for name in ("learning_curves", "final_metric"):

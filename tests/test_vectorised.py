@@ -16,8 +16,6 @@ from gdrun.training.signals import StopRequest
 from gdrun.training.vectorised import batch_reason, group_key, train_together
 from helpers import compose_config, csv_rows, run_in_process
 
-EPOCH_NUMBERS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr")
-
 
 def together(root, base, variants):
     """Train one job per variant (overrides on top of `base`) in one group; their folders."""
@@ -59,9 +57,12 @@ def assert_same_run(folder, reference):
         else:
             assert ours.get(key) == theirs.get(key), key
     assert files(folder) == files(reference)
+    for which in ("final", "best"):  # the test set, evaluated once at the end
+        if "test" in theirs:
+            torch.testing.assert_close(ours["test"][which], theirs["test"][which])
     for name, columns in (
         ("iterations.csv", ("step", "epoch", "loss", "lr")),
-        ("epochs.csv", ("epoch", *EPOCH_NUMBERS)),
+        ("epochs.csv", None),  # every column but the wall-clock seconds: the task's metrics too
         ("params.csv", None),
         ("fit.csv", None),
     ):
@@ -69,7 +70,7 @@ def assert_same_run(folder, reference):
             continue
         rows, expected = csv_rows(folder / name), csv_rows(reference / name)
         assert len(rows) == len(expected), name
-        for column in columns or expected[0].keys():
+        for column in columns or [c for c in expected[0].keys() if c != "seconds"]:
             torch.testing.assert_close(numbers(rows, column), numbers(expected, column), msg=f"{name} {column}")
     if (reference / "model.pt").exists():
         torch.testing.assert_close(
@@ -124,6 +125,21 @@ def assert_each_equals_alone(tmp_path, base, variants, folders):
             ["data=digits", "model=mlp", "optim.epochs=2", "optim=adamw", "optim.amsgrad=true"],
             [["optim.lr=0.001", "optim.weight_decay=0.0"], ["optim.lr=0.01", "optim.weight_decay=0.1"]],
             id="adamw-amsgrad-mlp",
+        ),
+        pytest.param(
+            ["data=digits", "model=logistic", "optim.epochs=2", "data.test_split=0.2"],
+            [["optim.lr=0.05"], ["optim.lr=0.5"]],
+            id="test-split-multiclass",
+        ),
+        pytest.param(
+            ["data=logistic_1d", "optim.epochs=3", "data.test_split=0.25", "data.val_split=0.25"],
+            [["optim.lr=0.5"], ["optim.lr=2.0"]],
+            id="test-split-binary-auc",
+        ),
+        pytest.param(
+            ["lab=linreg_sgd", "optim.epochs=2", "data.test_split=0.2", "data.val_split=0.25"],
+            [["optim.lr=0.01"], ["optim.lr=0.05"]],
+            id="test-split-regression",
         ),
     ],
 )

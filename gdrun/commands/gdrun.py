@@ -110,23 +110,38 @@ def resume_command(folder: Path, overrides: List[str]) -> int:
 
 
 def eval_command(folder: Path, arguments: List[str]) -> int:
-    """`gdrun eval=FOLDER [trust=PREFIX]`: the run's saved model on its training and validation data."""
+    """`gdrun eval=FOLDER [split=train,val,test|all] [weights=final|best|last] [trust=PREFIX]`: the run's
+    saved model on its sets (by default training and validation; the test set only when asked)."""
     trust, overrides = jobs.split_trust(arguments)
-    if overrides:
-        raise GdrunError(f"eval takes only the run folder (and trust=...); drop {' '.join(overrides)}.")
+    options = dict(o.split("=", 1) for o in overrides if o.startswith(("split=", "weights=")))
+    rest = [o for o in overrides if not o.startswith(("split=", "weights="))]
+    if rest:
+        raise GdrunError(f"eval takes only the run folder (and split=, weights=, trust=...); drop {' '.join(rest)}.")
     from rich.console import Console
     from rich.table import Table
 
-    from gdrun.api import load_run
+    from gdrun.api import SPLITS, load_run
 
-    row = load_run(folder, trust).evaluate()
-    table = Table(title=f"gdrun eval: {folder}")
-    for column in ("split", "loss", "accuracy"):
-        table.add_column(column, justify="right" if column != "split" else "left")
-    for split in ("train", "val"):
-        if row[f"{split}_loss"] is not None:
-            accuracy = row[f"{split}_accuracy"]
-            table.add_row(split, f"{row[f'{split}_loss']:.6g}", "" if accuracy is None else f"{100 * accuracy:.2f}%")
+    asked = options.get("split", "train,val")
+    splits = SPLITS if asked == "all" else tuple(asked.split(","))
+    row = load_run(folder, trust).evaluate(splits, options.get("weights"))
+    metrics = list(dict.fromkeys(key.split("_", 1)[1] for key in row if "_" in key))
+    metrics = [m for m in metrics if any(row.get(f"{split}_{m}") is not None for split in splits)]
+    table = Table(title=f"gdrun eval: {folder} ({row['weights']} weights)")
+    table.add_column("split")
+    for metric in metrics:
+        table.add_column(metric, justify="right")
+    for split in splits:
+        if row.get(f"{split}_loss") is None:
+            continue
+        cells = [row.get(f"{split}_{metric}") for metric in metrics]
+        table.add_row(
+            split,
+            *(
+                "" if v is None else f"{100 * v:.2f}%" if m == "accuracy" else f"{v:.6g}"
+                for m, v in zip(metrics, cells)
+            ),
+        )
     Console().print(table)
     return 0
 
@@ -143,7 +158,7 @@ Usage: gdrun [-m] [GROUP=OPTION ...] [KEY=VALUE ...]
   gdrun data=csv data.path=FILE.csv data.target=COLUMN     a table of yours (data=npz, data=image_folder too)
   gdrun --config-dir DIR data=mydata model=custom model._target_=pkg.module.Net    configs and models of yours
   gdrun resume=RUN_FOLDER [optim.epochs=N]   go on from a stopped run's last checkpoint
-  gdrun eval=RUN_FOLDER                      a run's saved model on its training and validation data
+  gdrun eval=RUN_FOLDER [split=test]         a run's saved model on its training and validation (or test) data
   gdrun lab=linreg_bgd lr_find=true          a learning-rate range test: plots/lr_find.png, no training
 
 Config groups (GROUP=OPTION):

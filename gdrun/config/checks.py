@@ -21,6 +21,7 @@ from omegaconf.errors import (
     ValidationError,
 )
 
+from gdrun.config.metric_names import metric_of
 from gdrun.config.schema import CODE_OPTIONS
 from gdrun.errors import GdrunError
 
@@ -146,6 +147,11 @@ RULES: Dict[str, Rule] = {
     "model.dropout": Rule(_fraction, "in [0, 1): the fraction of units dropped"),
     "model.activation": Rule(lambda v: v in ACTIVATIONS, f"one of: {', '.join(ACTIVATIONS)}"),
     "data.val_split": Rule(_fraction, "in [0, 1): the fraction held out"),
+    "data.test_split": Rule(_fraction, "in [0, 1): the fraction of the data held out as the test set"),
+    "data.folds": Rule(
+        lambda v: v == 0 or _whole(2)(v), "0 (no cross-validation) or a whole number of folds, 2 or more"
+    ),
+    "data.fold": Rule(_whole(0), "a fold's number, 0 to data.folds - 1"),
     "data.start": Rule(_finite, "a finite number"),
     "data.stop": Rule(_finite, "a finite number"),
     "data.step": Rule(_finite, "a finite number"),
@@ -154,6 +160,11 @@ RULES: Dict[str, Rule] = {
     "data.task": Rule(_or_null(lambda v: v in TASKS), f"one of: {', '.join(TASKS)} (or null: inferred from the data)"),
     "data.size": Rule(_or_null(_image_size), f"[height, width] in pixels, each from 1 to {MAX_SIDE:,} (or null)"),
     "data.features": Rule(_or_null(_names), "a list of column names, e.g. data.features=[age,height] (or null: all)"),
+    "select.metric": Rule(
+        _or_null(lambda v: isinstance(v, str) and metric_of(v) is not None and not v.startswith("test_")),
+        "a training or validation metric, e.g. select.metric=val_f1 (val_loss, val_accuracy, val_auc, val_rmse, "
+        "val_mae, val_r2; never a test_ one: the test set never chooses a model), or null",
+    ),
     "fit_every": Rule(_or_null(_whole(1)), "1 or more (or null)"),
     "threads": Rule(_or_null(_whole(1)), "1 or more (or null)"),
     "checkpoint_every": Rule(_whole(0), "0 (only at the end) or more"),
@@ -193,11 +204,24 @@ def check_values(cfg: DictConfig) -> None:
         problems.append(f"device={cfg.device} is not a device; use auto, cpu, cuda, cuda:N or mps")
     problems += _model_problems(cfg.model) + _optim_problems(cfg.optim) + _data_problems(cfg.data)
     problems += _control_problems(cfg)
+    problems += _split_problems(cfg.data)
     surface = cfg.surface_range
     if surface is not None and not (1 <= len(surface) <= 2 and all(_above(0)(v) for v in surface)):
         problems.append(f"surface_range={surface} must be one or two positive numbers, [W] or [W, B] (or null)")
     if problems:
         raise GdrunError("; ".join(problems) + ".")
+
+
+def _split_problems(data: DictConfig) -> List[str]:
+    """A fold past the folds, or a fold without folds (the validation set would silently be val_split's)."""
+    folds, fold = data.get("folds", 0), data.get("fold", 0)
+    if not (_whole(0)(folds) and _whole(0)(fold)) or (folds == 0 and fold == 0):
+        return []
+    if folds == 0:
+        return [f"data.fold={fold} needs data.folds, the number of folds, e.g. data.folds=5 data.fold={fold}"]
+    if fold >= folds:
+        return [f"data.fold={fold} must be a fold of data.folds={folds}: 0 to {folds - 1}"]
+    return []
 
 
 def _model_problems(model: DictConfig) -> List[str]:

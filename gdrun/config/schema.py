@@ -55,6 +55,13 @@ class DataConf:
     shuffle: bool = own(False)
     # Fraction of the training set held out for validation; 0 keeps the dataset's own split.
     val_split: float = own(0.0)
+    # Fraction of the whole data held out first as the test set (stratified for classification), on
+    # data without an official test split; evaluated once after training, never used to choose.
+    test_split: float = own(0.0)
+    # k-fold cross-validation: fold `fold` of a `folds`-fold split of the training set is the
+    # validation set (0: off; then val_split applies). Sweep data.fold=0,...,K-1 for the estimate.
+    folds: int = own(0)
+    fold: int = own(0)
     # The usual training budget for this dataset: optim.batch_size / optim.epochs default to it.
     batch_size: Any = own("full")
     epochs: int = own(10)
@@ -476,6 +483,16 @@ class LrFindConf:
 
 # ---------------------------------------------------------------- top level
 @dataclass
+class SelectConf:
+    """Model selection: the metric best.pt follows, a search optimises and a sweep's best.json chooses by."""
+
+    # An epochs.csv column of the training or validation set: val_loss, val_accuracy, val_f1, val_auc,
+    # val_rmse, val_mae, val_r2 (lower is better for loss, rmse and mae); null: val_accuracy for
+    # classification, val_loss for regression (train_ without a validation set). Never a test_ metric.
+    metric: Optional[str] = None
+
+
+@dataclass
 class Config:
     seed: int = 0
     # auto picks cuda, then mps, then cpu; or name one (cpu, cuda, cuda:1, mps).
@@ -515,6 +532,7 @@ class Config:
     early_stop: EarlyStopConf = field(default_factory=EarlyStopConf)
     # lr_find=true: a learning-rate range test instead of training (lr_find.steps, lr_find.min, lr_find.max).
     lr_find: LrFindConf = field(default_factory=LrFindConf)
+    select: SelectConf = field(default_factory=SelectConf)
     # Each group is typed by its base schema; an option's own schema (a subclass) replaces it.
     data: DataConf = MISSING
     model: ModelConf = MISSING

@@ -20,6 +20,7 @@ from gdrun.plots.sweep_charts import (
     settings_of,
     values_of,
 )
+from gdrun.plots.task_metrics import draw_task_metrics
 from gdrun.rundir.reader import RunFolder, differing, flat, shared, title_line
 from gdrun.rundir.sweep_summary import setting_keys
 
@@ -42,6 +43,7 @@ def draw_run(
             *draw_fit(run, out, formats),
             *draw_predictions(run, out, formats),
             *draw_lr_find(run, out, formats),
+            *draw_task_metrics(run, out, formats),
         ]
 
 

@@ -1,12 +1,14 @@
 """What a classifier gets right and wrong: a confusion matrix and a grid of images, misclassified first.
 
-The run folder holds the final weights (model.pt) and the config that built the model and
-the data, so the predictions are recomputed here with gdrun's own builders: no file is added
-to the run for them, and any old run can be redrawn. The validation set is rebuilt exactly
-(the same seed holds out the same samples); without one, the training set is used and the
-titles say so. Nothing is downloaded: a dataset that is no longer on disk skips these pictures.
+The confusion matrix is drawn from the run's classes.csv (training.finishing: the final model's
+confusion counts on the validation set, else the training set, beside its per-class precision,
+recall and F1), so the picture shows the very numbers the table holds. The image grid needs the
+images, and a run folder from before classes.csv has none: for them the predictions are
+recomputed with gdrun's own builders from model.pt and the config (the same seed holds out the
+same samples). Nothing is downloaded: a dataset no longer on disk skips those pictures.
 """
 
+import csv
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,28 +80,67 @@ def predictions(run: RunFolder) -> Optional[Predictions]:
     return Predictions(split.x.numpy(), split.y.reshape(-1).long().numpy(), predicted.long().numpy(), classes, name)
 
 
+@dataclass
+class Confusion:
+    """Confusion counts, [i, j] = samples of true class i predicted as j, and the set they were counted on."""
+
+    counts: np.ndarray  # (k, k) ints
+    classes: List[str]
+    split: str  # "validation" or "training"
+
+
+def saved_confusion(run: RunFolder) -> Optional[Confusion]:
+    """The confusion counts classes.csv holds (its predicted_<class> columns); None without the file."""
+    path = run.paths.classes
+    if not path.is_file():
+        return None
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return None
+    classes = [row["class"] for row in rows]
+    counts = np.array([[int(row[f"predicted_{name}"]) for name in classes] for row in rows])
+    val = ((run.summary or {}).get("splits") or {}).get("val")
+    return Confusion(counts, classes, "validation" if val else "training")
+
+
+def counted(pred: Predictions) -> Confusion:
+    k = len(pred.classes)
+    counts = np.zeros((k, k), dtype=int)
+    np.add.at(counts, (pred.true, pred.predicted), 1)
+    return Confusion(counts, pred.classes, pred.split)
+
+
 def draw_predictions(run: RunFolder, out: Path, formats: Sequence[str]) -> List[Path]:
-    """confusion.png for classifiers and, for image data, images.png."""
+    """confusion.png for classifiers (from classes.csv when the run wrote one) and, for image data, images.png."""
+    confusion = saved_confusion(run)
+    written = [] if confusion is None else draw_confusion(confusion, run.title(), out, formats)
+    images = len((run.model_args or {}).get("input_shape") or []) == 3
+    if confusion is not None and not images:
+        return written
     try:
         pred = predictions(run)
     except Exception as error:  # noqa: BLE001 - e.g. the images are no longer under data.root
-        log.info("no confusion matrix for %s: could not rebuild its data or model (%s)", run.path, error)
-        return []
+        what = "images" if confusion is not None else "confusion matrix"
+        log.info("no %s for %s: could not rebuild its data or model (%s)", what, run.path, error)
+        return written
     if pred is None:
-        return []
-    written = draw_confusion(pred, run.title(), out, formats)
+        return written
+    if confusion is None:
+        written += draw_confusion(counted(pred), run.title(), out, formats)
     if pred.x.ndim == 4:
         written += draw_images(pred, run.title(), out, formats)
     return written
 
 
-def draw_confusion(pred: Predictions, subtitle: str, out: Path, formats: Sequence[str]) -> List[Path]:
-    k = len(pred.classes)
-    counts = np.zeros((k, k), dtype=int)
-    np.add.at(counts, (pred.true, pred.predicted), 1)
+def draw_confusion(confusion: Confusion, subtitle: str, out: Path, formats: Sequence[str]) -> List[Path]:
+    counts, classes = confusion.counts, confusion.classes
+    k = len(classes)
     share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    total = int(counts.sum())
+    accuracy = np.trace(counts) / max(total, 1)
     size = min(4 + 0.5 * k, 10)
-    longest = max(map(len, pred.classes))
+    longest = max(map(len, classes))
     fig = style.figure(
         size + 1.6, size, margins={"left": 0.7 + 0.07 * longest, "bottom": 0.6 + 0.05 * longest, "right": 0.2}
     )
@@ -120,16 +161,16 @@ def draw_confusion(pred: Predictions, subtitle: str, out: Path, formats: Sequenc
                 )
     ax.set_xticks(
         range(k),
-        pred.classes,
-        rotation=45 if max(map(len, pred.classes)) > 2 else 0,
-        ha="right" if max(map(len, pred.classes)) > 2 else "center",
+        classes,
+        rotation=45 if longest > 2 else 0,
+        ha="right" if longest > 2 else "center",
     )
-    ax.set_yticks(range(k), pred.classes)
+    ax.set_yticks(range(k), classes)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     style.title(
         fig,
-        f"Confusion matrix on the {pred.split} set ({len(pred.true)} samples, accuracy {100 * pred.accuracy:.1f}%)",
+        f"Confusion matrix on the {confusion.split} set ({total} samples, accuracy {100 * accuracy:.1f}%)",
         subtitle,
     )
     return style.save(fig, out, "confusion", formats)

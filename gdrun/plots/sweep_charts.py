@@ -15,6 +15,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from gdrun.config.metric_names import lower_is_better
 from gdrun.plots import style
 from gdrun.rundir.sweep_summary import REPEAT_KEYS, describe, setting_keys
 
@@ -311,14 +312,14 @@ def draw_heatmap(jobs, keys: Sequence[str], out: Path, subtitle: str, formats: S
     fig = style.figure(width, 2.2 + cell[1] * len(rows))
     ax = fig.add_subplot()
     finite = grid[np.isfinite(grid)]
-    log_norm = metric.endswith("loss") and style.spans_decades(finite)
+    log_norm = lower_is_better(metric) and style.spans_decades(finite)
     image = ax.imshow(
         np.ma.masked_invalid(grid),
-        cmap=style.SEQUENCE + ("" if metric.endswith("loss") else "_r"),
+        cmap=style.SEQUENCE + ("" if lower_is_better(metric) else "_r"),
         norm=LogNorm() if log_norm else None,
         aspect="auto",
     )
-    better = "lower" if metric.endswith("loss") else "higher"
+    better = "lower" if lower_is_better(metric) else "higher"
     bar = fig.colorbar(image, ax=ax)
     if log_norm:
         style.log_labels(bar.ax.yaxis)

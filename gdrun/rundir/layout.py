@@ -2,12 +2,13 @@
 
 The one module that spells these names; everything else asks it. A run folder:
 
-    summary.json  iterations.csv  epochs.csv  params.csv  data.csv  fit.csv  model.pt
+    summary.json  iterations.csv  epochs.csv  params.csv  data.csv  fit.csv  model.pt  classes.csv
     (lr_find.csv instead of the metric files and model, for a learning-rate range test)
     gdrun.log  .hydra/{config,hydra,overrides}.yaml  checkpoints/{last,best}.pt  plots/
 
 A sweep folder holds numbered job folders (0/, 1/, ...), each a run folder, and at its root
-summary.csv, groups.csv (when it repeats settings over seeds), multirun.yaml and the sweep's pictures.
+summary.csv, groups.csv (when it repeats settings over seeds), best.json and best_model.pt (the model
+the sweep chose by validation), multirun.yaml and the sweep's pictures.
 """
 
 import os
@@ -24,6 +25,8 @@ FIT = "fit.csv"
 # lr_find=true: the learning-rate range test's rows (step, lr, loss, smoothed_loss), instead of the above.
 LR_FIND = "lr_find.csv"
 MODEL = "model.pt"
+# A classifier's per-class precision, recall, F1, support and confusion counts (training.finishing).
+CLASSES = "classes.csv"
 LOG = "gdrun.log"
 HYDRA = ".hydra"
 CHECKPOINTS = "checkpoints"
@@ -31,6 +34,9 @@ PLOTS = "plots"
 SWEEP_SUMMARY = "summary.csv"
 # A sweep that repeats settings over seeds (or folds): one row per setting, mean, std and 95 % interval.
 SWEEP_GROUPS = "groups.csv"
+# The job a sweep chose by its validation metric (gdrun.selection), and that job's best weights.
+SWEEP_BEST = "best.json"
+SWEEP_BEST_MODEL = "best_model.pt"
 # The lock file at a sweep's root that jobs ending at once (parallel launchers) take to update summary.csv.
 SWEEP_LOCK = ".summary.lock"
 # Hydra names the job's log file after the job (conf/hydra/default.yaml: job.name gdrun).
@@ -58,6 +64,7 @@ class RunPaths:
     fit = property(lambda self: self.root / FIT)
     lr_find = property(lambda self: self.root / LR_FIND)
     model = property(lambda self: self.root / MODEL)
+    classes = property(lambda self: self.root / CLASSES)
     log = property(lambda self: self.root / LOG)
     hydra = property(lambda self: self.root / HYDRA)
     config = property(lambda self: self.root / HYDRA / "config.yaml")

@@ -5,7 +5,7 @@ Every logger follows `Logger`; `make_loggers` builds the CSV logger and one per 
 """
 
 from pathlib import Path
-from typing import Any, List, Mapping, Optional, Protocol, Sequence, Union
+from typing import Any, List, Mapping, Optional, Protocol, Sequence, Tuple, Union
 
 from gdrun.config.targets import current_name
 from gdrun.rundir.files import CsvLog, truncate_csv, write_json
@@ -50,16 +50,20 @@ class Logger(Protocol):
 class CsvLogger:
     """The two per-run metric tables: one row per iteration, one row per epoch (from epoch 0), and summary.json."""
 
-    def __init__(self, folder: Path, step: int = 0, epoch: int = -1, grad_norm: bool = False):
+    def __init__(
+        self, folder: Path, step: int = 0, epoch: int = -1, grad_norm: bool = False, metrics: Sequence[str] = ()
+    ):
         """Append to the folder's tables after cutting them back to `step` and `epoch` (a resumed run's
         checkpoint; 0 and -1 for a fresh run: only the header stays). `grad_norm`: iterations.csv has
-        that column (optim.clip_grad_norm)."""
+        that column (optim.clip_grad_norm). `metrics`: the task's epoch columns after EPOCH_COLUMNS
+        (train_f1, val_f1, ...); a resumed run keeps the columns its file has."""
         self.paths = RunPaths(folder)
-        columns = (*ITERATION_COLUMNS, GRAD_NORM) if grad_norm else ITERATION_COLUMNS
-        truncate_csv(self.paths.iterations, columns, "step", step)
-        truncate_csv(self.paths.epochs, EPOCH_COLUMNS, "epoch", epoch)
-        self.iterations = CsvLog(self.paths.iterations, columns)
-        self.epochs = CsvLog(self.paths.epochs, EPOCH_COLUMNS)
+        iteration_columns = (*ITERATION_COLUMNS, GRAD_NORM) if grad_norm else ITERATION_COLUMNS
+        self.columns = epoch_columns(self.paths.epochs, tuple(metrics), fresh=epoch < 0)
+        truncate_csv(self.paths.iterations, iteration_columns, "step", step)
+        truncate_csv(self.paths.epochs, self.columns, "epoch", epoch)
+        self.iterations = CsvLog(self.paths.iterations, iteration_columns)
+        self.epochs = CsvLog(self.paths.epochs, self.columns)
 
     def log_iterations(
         self,
@@ -85,7 +89,7 @@ class CsvLogger:
         self.iterations.write_lines("".join(lines))
 
     def log_epoch(self, row: Mapping[str, Any]) -> None:
-        self.epochs.write([[row.get(column) for column in EPOCH_COLUMNS]])
+        self.epochs.write([[row.get(column) for column in self.columns]])
         self.iterations.flush()
         self.epochs.flush()
 
@@ -105,11 +109,27 @@ class CsvLogger:
         self.epochs.close()
 
 
+def epoch_columns(path: Path, metrics: Tuple[str, ...], fresh: bool) -> Tuple[str, ...]:
+    """epochs.csv's columns: EPOCH_COLUMNS with the task's `metrics` after val_accuracy; for a resumed run
+    whose file was written without them (an older gdrun), the file's own, so its rows are kept."""
+    if not fresh and metrics and path.exists():
+        with open(path, errors="replace") as f:
+            if tuple(f.readline().rstrip("\n").split(",")) == EPOCH_COLUMNS:
+                return EPOCH_COLUMNS
+    return EPOCH_COLUMNS[:5] + metrics + EPOCH_COLUMNS[5:]  # lr and seconds stay last, as in every older file
+
+
 def make_loggers(
-    folder: Path, specs: Mapping[str, Mapping[str, Any]], step: int = 0, epoch: int = -1, grad_norm: bool = False
+    folder: Path,
+    specs: Mapping[str, Mapping[str, Any]],
+    step: int = 0,
+    epoch: int = -1,
+    grad_norm: bool = False,
+    metrics: Sequence[str] = (),
 ) -> List[Logger]:
-    """The CSV files always (cut back to `step`, `epoch`, with a grad_norm column or not: see CsvLogger),
-    plus one logger per entry of cfg.loggers: its `_target_` class, built with the folder."""
+    """The CSV files always (cut back to `step`, `epoch`, with a grad_norm column or not and the task's
+    `metrics` columns: see CsvLogger), plus one logger per entry of cfg.loggers: its `_target_` class,
+    built with the folder."""
     # get_class, not instantiate(): instantiate would wrap a GdrunError (a missing extra) in its own.
     from hydra.utils import get_class
 
@@ -117,4 +137,4 @@ def make_loggers(
         get_class(current_name(spec["_target_"]))(folder, **{k: v for k, v in spec.items() if k != "_target_"})
         for spec in specs.values()
     ]
-    return [CsvLogger(folder, step, epoch, grad_norm), *extra]
+    return [CsvLogger(folder, step, epoch, grad_norm, metrics), *extra]

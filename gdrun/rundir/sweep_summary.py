@@ -8,7 +8,9 @@ summary.csv already holds, under a lock file at the sweep's root: jobs that end 
 parallel launcher's workers each add their own row, and no job re-reads the others' folders.
 `write_summary` builds the table from every job folder (gdrun-report, a stopped sweep).
 
-groups.csv is for a sweep that repeats settings over seeds (REPEAT_KEYS): one row per setting of
+A job with a test set adds test_<metric> columns: its best checkpoint's test metrics.
+
+groups.csv is for a sweep that repeats settings over seeds or folds (REPEAT_KEYS): one row per setting of
 the other swept keys, with the mean, sample standard deviation and 95 % t-interval of each
 metric over the setting's completed jobs.
 
@@ -120,10 +122,17 @@ def job_row(job: Job) -> Dict:
         "best_metric": best.get("metric"),
         "best_value": best.get("value"),
         "best_epoch": best.get("epoch"),
+        **test_cells(summary),
         "wall_seconds": summary.get("wall_seconds"),
         "error": run.error,
         "folder": run.path.name,
     }
+
+
+def test_cells(summary: Dict) -> Dict:
+    """test_<metric> of the job's best checkpoint (the model validation chose) on the test set, when it has one."""
+    best = (summary.get("test") or {}).get("best") or {}
+    return {f"test_{name}": value for name, value in best.items() if name != "epoch"}
 
 
 def with_swept(row: Dict, values: Dict[str, object], keys: Sequence[str]) -> Dict:
@@ -317,7 +326,7 @@ def repeated_metrics(rows: Sequence[Dict]) -> List[str]:
     columns: List[str] = []
     for row in rows:
         columns += [k for k in row if k not in columns]
-    wanted = ["best_value"] + [c for c in columns if c.startswith("final_")]
+    wanted = ["best_value"] + [c for c in columns if c.startswith(("final_", "test_"))]
     return [m for m in wanted if any(number(row.get(m)) is not None for row in completed)]
 
 

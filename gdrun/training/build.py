@@ -16,9 +16,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from gdrun.config.schema import gdrun_keys
 from gdrun.errors import GdrunError
-from gdrun.training.data import Dataset, hold_out
+from gdrun.training.data import Dataset
 from gdrun.training.datasets.tabular import as_dataset
 from gdrun.training.models import set_initial_values
+from gdrun.training.splits import arrange
 
 log = logging.getLogger("gdrun")
 
@@ -103,15 +104,14 @@ def resolve_device(name: str) -> torch.device:
 
 
 def build_data(cfg: DictConfig, seed: int, device: torch.device, scaling: Optional[Dict[str, Any]] = None) -> Dataset:
-    """The dataset on `device`: `val_split` of the training set held out when asked (unless the data
-    has a validation set of its own: an npz's x_val, a folder's val/), features standardized when asked.
+    """The dataset on `device`: its test and validation sets as asked (training.splits: data.test_split,
+    data.val_split unless the data has a validation set of its own, data.folds), features standardized when asked.
 
     `scaling`: a run's recorded standardization (summary.json's model_args.input_scaling), used
     instead of the numbers computed again; a difference between them is said in a warning.
     """
     data = as_dataset(call(cfg, "data"), str(cfg._target_))
-    if cfg.val_split > 0 and not data.meta.get("own_split"):
-        data = hold_out(data, cfg.val_split, seed)
+    data = arrange(data, cfg, seed)
     if cfg.get("standardize"):
         data = standardized(data, scaling, str(cfg.name))
     return data.to(device)
@@ -141,7 +141,8 @@ def standardized(data: Dataset, recorded: Optional[Dict[str, Any]], name: str) -
     features = data.meta.get("features") or [f"x{i + 1}" for i in range(len(mean))]
     meta = {**data.meta, "input_scaling": {"features": features, "mean": mean.tolist(), "std": std.tolist()}}
     val = None if data.val is None else Dataset(scale(data.val.x), data.val.y, data.val.task, classes=data.classes)
-    return Dataset(scale(data.x), data.y, data.task, val, data.classes, meta)
+    test = None if data.test is None else Dataset(scale(data.test.x), data.test.y, data.task, classes=data.classes)
+    return Dataset(scale(data.x), data.y, data.task, val, data.classes, meta, test)
 
 
 def check_compatible(data: Dataset, data_name: str, model_cfg: DictConfig, loss_cfg: DictConfig) -> None:

@@ -28,6 +28,8 @@ class Dataset:
     val: Optional["Dataset"] = None
     classes: Optional[List[str]] = None
     meta: dict = field(default_factory=dict)
+    # The test set (training.splits): evaluated once, after training, never during it.
+    test: Optional["Dataset"] = None
 
     def __len__(self) -> int:
         return self.x.shape[0]
@@ -49,6 +51,8 @@ class Dataset:
         parts = [("inputs x", self.x), ("targets y", self.y)]
         if self.val is not None:
             parts += [("validation inputs x", self.val.x), ("validation targets y", self.val.y)]
+        if self.test is not None:
+            parts += [("test inputs x", self.test.x), ("test targets y", self.test.y)]
         for part, tensor in parts:
             # One sum is ~20x cheaper than isfinite() of every value (MNIST: 30 ms), and is NaN or inf
             # whenever a value is; when it only overflowed, the look at each value below finds nothing.
@@ -61,7 +65,8 @@ class Dataset:
 
     def to(self, device: torch.device) -> "Dataset":
         val = self.val.to(device) if self.val is not None else None
-        return Dataset(self.x.to(device), self.y.to(device), self.task, val, self.classes, self.meta)
+        test = self.test.to(device) if self.test is not None else None
+        return Dataset(self.x.to(device), self.y.to(device), self.task, val, self.classes, self.meta, test)
 
 
 def hold_out(data: Dataset, fraction: float, seed: int) -> Dataset:
@@ -82,7 +87,7 @@ def hold_out(data: Dataset, fraction: float, seed: int) -> Dataset:
     order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))
     val_idx, train_idx = order[:n_val].sort().values, order[n_val:].sort().values
     val = Dataset(data.x[val_idx], data.y[val_idx], data.task, classes=data.classes)
-    return Dataset(data.x[train_idx], data.y[train_idx], data.task, val, data.classes, data.meta)
+    return Dataset(data.x[train_idx], data.y[train_idx], data.task, val, data.classes, data.meta, data.test)
 
 
 def resolve_batch_size(batch_size, n: int) -> int:

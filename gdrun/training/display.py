@@ -261,8 +261,23 @@ def final_table(summary: Dict, folder: Path, console: Optional[Console] = None) 
         table.add_row(
             name, _fmt(name, value), _fmt(name, best["value"]) if best else "", str(best["epoch"]) if best else ""
         )
+    add_test_rows(table, summary.get("test"))
     console.print(table)
     console.print(f"run folder: {folder}", highlight=False, soft_wrap=True)
+
+
+def add_test_rows(table: Table, test: Optional[Dict]) -> None:
+    """The test set's rows (evaluated once, after training): the final model's under final, the best
+    checkpoint's under best, with the checkpoint's epoch."""
+    if not test:
+        return
+    final, best = test.get("final") or {}, test.get("best") or {}
+    for name, value in final.items():
+        if value is None:
+            continue
+        chosen = best.get(name)
+        epoch = "" if chosen is None else str(best.get("epoch"))
+        table.add_row(f"test_{name}", _fmt(name, value), "" if chosen is None else _fmt(name, chosen), epoch)
 
 
 def _fmt(name: str, value: float) -> str:

@@ -1,11 +1,13 @@
 """One training epoch and one evaluation of a whole set: the two functions every run is made of."""
 
+import math
 from contextlib import nullcontext
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 import torch
 from torch import nn
 
+from gdrun.training import metrics
 from gdrun.training.controls import StepControls
 
 # Evaluate in chunks of this many samples, so a large set never needs one huge activation.
@@ -64,13 +66,14 @@ def train_epoch(
 @torch.no_grad()
 def evaluate_set(
     model: nn.Module, loss_fn: nn.Module, x: torch.Tensor, y: torch.Tensor, task: str, threshold: float
-) -> Dict[str, float]:
-    """Mean loss over the whole set and, for classification, the fraction classified right.
+) -> Dict[str, Optional[float]]:
+    """Mean loss over the whole set and, for classification, the fraction classified right, plus the
+    task's metrics (training.metrics: f1, auc; rmse, mae, r2).
 
     `threshold` is where a binary output turns into class 1: 0.5 for probabilities, 0 for logits.
     """
     model.eval()
-    losses, sizes, correct = [], [], []
+    losses, sizes, correct, stats = [], [], [], []
     for start in range(0, x.shape[0], EVAL_CHUNK):
         xb, yb = x[start : start + EVAL_CHUNK], y[start : start + EVAL_CHUNK]
         out = model(xb)
@@ -78,16 +81,20 @@ def evaluate_set(
         sizes.append(xb.shape[0])
         if task != "regression":
             correct.append((predict(out, task, threshold) == yb).sum())
-    # One read from the device for all chunks' numbers (one sync, not one per number).
-    values = torch.stack([*losses, *[c.to(losses[0].dtype) for c in correct]]).tolist()
-    losses, correct = values[: len(sizes)], values[len(sizes) :]
+        stats.append(metrics.chunk_stats(out.detach(), yb, task, threshold))
+    extra = metrics.finish(metrics.merge(stats), y, task)
+    # One read from the device for all chunks' numbers (one sync, not one per number); a float32 loss
+    # is exact in float64.
+    values = torch.stack([v.double() for v in (*losses, *correct, *extra.values())]).tolist()
+    losses, correct, found = values[: len(sizes)], values[len(sizes) : len(values) - len(extra)], values[-len(extra) :]
     # One chunk: the loss exactly as criterion(model(X), Y) gives it (the labs compare to the bit);
     # several: the size-weighted mean of the chunks' means.
     loss = losses[0] if len(losses) == 1 else sum(mean * n for mean, n in zip(losses, sizes)) / sum(sizes)
-    metrics = {"loss": loss}
+    result = {"loss": loss}
     if task != "regression":
-        metrics["accuracy"] = sum(correct) / x.shape[0]
-    return metrics
+        result["accuracy"] = sum(correct) / x.shape[0]
+    result.update((name, None if math.isnan(value) else value) for name, value in zip(extra, found))  # AUC of one class
+    return result
 
 
 def _device_type(model: nn.Module) -> str:

@@ -15,7 +15,7 @@ import torch
 
 from gdrun.rundir.layout import RunPaths
 from gdrun.rundir.loggers import Logger, make_loggers
-from gdrun.training import checkpoints
+from gdrun.training import checkpoints, metrics
 from gdrun.training.best import Best
 from gdrun.training.checkpoints import Checkpoints
 from gdrun.training.display import NoDisplay, make_display
@@ -55,6 +55,8 @@ class Settings:
     checkpoint_min_seconds: float
     # False: no display of its own (jobs trained together show one display for the group).
     display: bool = True
+    # select.metric: the headline metric best.pt follows (None: the task's usual one).
+    select_metric: Optional[str] = None
 
 
 class Outputs:
@@ -68,12 +70,16 @@ class Outputs:
         self.fingerprint = checkpoints.fingerprint(settings.config, parts.data)
         self.started = time.perf_counter()
         has_val = parts.data.val is not None
-        self.best = Best(has_val=has_val, classification=parts.data.task != "regression")
+        headline = metrics.headline(parts.data.task, has_val, settings.select_metric)
+        self.best = Best(has_val=has_val, classification=parts.data.task != "regression", headline=headline)
         done = Done(resumed["step"], resumed["epoch"]) if resumed else Done()
         if resumed:
             self.best.load(resumed["best"])
         grad_norm = parts.clip_grad_norm is not None  # iterations.csv gains the column
-        self.loggers: List[Logger] = make_loggers(folder, settings.loggers, done.step, done.epoch, grad_norm)
+        columns = metrics.epoch_columns(parts.data.task)
+        self.loggers: List[Logger] = make_loggers(
+            folder, settings.loggers, done.step, done.epoch, grad_norm=grad_norm, metrics=columns
+        )
         fit_every = settings.fit_every or max(1, parts.epochs // FIT_SNAPSHOTS)
         self.traces = Traces(folder, parts.model, parts.data, fit_every, done)
         self.checkpoints = Checkpoints(self.paths, settings.checkpoint_every, settings.checkpoint_min_seconds)

@@ -27,6 +27,7 @@ from gdrun.training.best import Best
 from gdrun.training.controls import EarlyStop, step_controls
 from gdrun.training.data import tensor_batches
 from gdrun.training.epoch import evaluate_set, train_epoch
+from gdrun.training.finishing import after_training
 from gdrun.training.outputs import Outputs, Progress, Settings
 from gdrun.training.parts import Parts, build
 from gdrun.training.signals import StopRequest
@@ -74,10 +75,18 @@ def train(cfg: DictConfig, folder: Path, resume: Optional[Resume] = None) -> Dic
         status = epoch_loop(parts, progress, outputs, stop)
         progress.stopped_by = stop.name  # read here: a signal may land after the loop's last look
 
+    ending = end_of_run(status, parts, outputs)
+
     def summary(status: str, progress: Progress, best: Best, wall: float) -> Dict:
-        return make_summary(status, progress, best, wall, parts, cfg)
+        return {**make_summary(status, progress, best, wall, parts, cfg), **ending}
 
     return outputs.finish(status, progress, summary)
+
+
+def end_of_run(status: str, parts: Parts, outputs: Outputs) -> Dict:
+    """The test set evaluated once and classes.csv (training.finishing); summary.json's additions."""
+    headline = outputs.best.by_metric.get(outputs.best.headline) or {}
+    return after_training(status, parts, outputs.paths, outputs.checkpoints.best, headline.get("epoch"))
 
 
 def resolved(cfg: DictConfig) -> Dict[str, Any]:
@@ -96,6 +105,7 @@ def output_settings(cfg: DictConfig) -> Settings:
         fit_every=cfg.fit_every,
         checkpoint_every=cfg.checkpoint_every,
         checkpoint_min_seconds=cfg.checkpoint_min_seconds,
+        select_metric=OmegaConf.select(cfg, "select.metric", default=None),
     )
 
 
@@ -238,14 +248,19 @@ def epoch_row(parts: Parts, epoch: int, seconds: float, lr: Optional[float] = No
     return make_row(epoch, train_metrics, val, current_lr(parts.optimizer) if lr is None else lr, seconds)
 
 
-def make_row(epoch: int, train: Dict[str, float], val: Optional[Dict[str, float]], lr: float, seconds: float) -> Dict:
-    """One epochs.csv row from evaluate_set's metrics of the training set and of the validation set (None: none)."""
+def make_row(epoch: int, train: Dict[str, Any], val: Optional[Dict[str, Any]], lr: float, seconds: float) -> Dict:
+    """One epochs.csv row from evaluate_set's metrics of the training set and of the validation set (None: none).
+
+    The task's metrics (train_f1, val_f1, train_rmse, ...) come after val_accuracy, lr and seconds last."""
+    extra = [name for name in train if name not in ("loss", "accuracy")]
     return {
         "epoch": epoch,
         "train_loss": train["loss"],
         "train_accuracy": train.get("accuracy"),
         "val_loss": val["loss"] if val is not None else None,
         "val_accuracy": val.get("accuracy") if val is not None else None,
+        **{f"train_{name}": train[name] for name in extra},
+        **{f"val_{name}": val.get(name) if val is not None else None for name in extra},
         "lr": lr,
         "seconds": seconds,
     }

@@ -41,6 +41,7 @@ from gdrun.config.targets import current_name
 from gdrun.errors import GdrunError
 from gdrun.rundir.files import one_sync, write_json
 from gdrun.rundir.layout import RunPaths
+from gdrun.training import metrics as task_metrics
 from gdrun.training.build import build_optimizer, build_scheduler, resolve_device
 from gdrun.training.data import Dataset, tensor_batches
 from gdrun.training.display import make_group_display
@@ -51,6 +52,7 @@ from gdrun.training.runner import (
     begin,
     close_epoch,
     current_lr,
+    end_of_run,
     make_row,
     make_summary,
     output_settings,
@@ -217,10 +219,12 @@ class Member:
         """The job's last files and summary.json, as runner.train ends; returns the summary."""
         parts, cfg = self.parts, self.cfg
 
-        def summary(status: str, progress: Progress, best: Any, wall: float) -> Dict:
-            return make_summary(status, progress, best, wall, parts, cfg)
-
         self.rng.put()
+        ending = end_of_run(self.status or "completed", parts, self.outputs)
+
+        def summary(status: str, progress: Progress, best: Any, wall: float) -> Dict:
+            return {**make_summary(status, progress, best, wall, parts, cfg), **ending}
+
         return self.outputs.finish(self.status or "completed", self.progress, summary)
 
 
@@ -332,7 +336,7 @@ class Stack:
         data: Dataset,
         threshold: float,
         per_pass: Optional[int],
-    ) -> List[Dict[str, float]]:
+    ) -> List[Dict[str, Optional[float]]]:
         """epoch.evaluate_set's metrics of the jobs in `rows` (None: all) on the whole of `data`, every job at once.
 
         The same chunks of EVAL_CHUNK samples, and the same arithmetic on them, as evaluate_set.
@@ -342,28 +346,34 @@ class Stack:
         task, n = data.task, data.x.shape[0]
         classify = task != "regression"
 
-        def chunk(params: Dict[str, Tensor], xb: Tensor, yb: Tensor) -> Tuple[Tensor, Tensor]:
+        def chunk(params: Dict[str, Tensor], xb: Tensor, yb: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
             out = self.forward(params, xb)
             right = (predict(out, task, threshold) == yb).sum() if classify else out.new_zeros((), dtype=torch.long)
-            return loss_fn(out, yb), right
+            return loss_fn(out, yb), right, out
 
-        losses, sizes, correct = [], [], []
+        losses, sizes, correct, stats = [], [], [], []
         for start in range(0, n, EVAL_CHUNK):
             xb, yb = data.x[start : start + EVAL_CHUNK], data.y[start : start + EVAL_CHUNK]
-            loss, right = vmap(chunk, in_dims=(0, None, None), chunk_size=per_pass)(params, xb, yb)
+            loss, right, out = vmap(chunk, in_dims=(0, None, None), chunk_size=per_pass)(params, xb, yb)
             losses.append(loss)
             sizes.append(xb.shape[0])
             if classify:
                 correct.append(right)
-        # One read from the device for every chunk's numbers of every job: (chunks, J).
-        values = torch.stack([*losses, *[c.to(losses[0].dtype) for c in correct]]).tolist()
+            # training.metrics takes a leading job axis: out is (J, chunk, outputs).
+            stats.append(task_metrics.chunk_stats(out, yb, task, threshold))
+        extra = task_metrics.finish(task_metrics.merge(stats), data.y, task)
+        # One read from the device for every chunk's numbers of every job: (chunks, J); float32 is exact in float64.
+        values = torch.stack([v.double() for v in (*losses, *correct, *extra.values())]).tolist()
+        found = values[len(values) - len(extra) :]
         results = []
         for job in range(len(values[0])):
             means = [values[i][job] for i in range(len(sizes))]
             loss_value = means[0] if len(means) == 1 else sum(m * s for m, s in zip(means, sizes)) / sum(sizes)
-            metrics = {"loss": loss_value}
+            metrics: Dict[str, Optional[float]] = {"loss": loss_value}
             if classify:
                 metrics["accuracy"] = sum(values[len(sizes) + i][job] for i in range(len(correct))) / n
+            for name, per_job in zip(extra, found):
+                metrics[name] = None if math.isnan(per_job[job]) else per_job[job]  # AUC of one class: none
             results.append(metrics)
         return results
 
@@ -686,7 +696,7 @@ def epoch_rows(
             else torch.tensor([rows[i] for i in mine], device=device)
         )
         train = stack.metrics(index, first.loss_fn, dataset, first.threshold, passes.evaluate)
-        val: Sequence[Optional[Dict[str, float]]] = [None] * len(mine)
+        val: Sequence[Optional[Dict[str, Optional[float]]]] = [None] * len(mine)
         if dataset.val is not None:
             val = stack.metrics(index, first.loss_fn, dataset.val, first.threshold, passes.evaluate)
         for i, train_metrics, val_metrics in zip(mine, train, val):

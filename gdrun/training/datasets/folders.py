@@ -2,8 +2,10 @@
 
 ImageFolder finds the classes (sorted sub-folder names) and the image files; the images are
 decoded once into one uint8 tensor and kept in gdrun's cache (datasets/cache.py), so a second
-run reads tensors instead of thousands of files. `train/` and `val/` sub-folders, when both are
-there, are the training and validation sets; otherwise data.val_split holds some out.
+run reads tensors instead of thousands of files. A `train/` sub-folder with `val/` and/or `test/`
+beside it holds the training set and those sets; a test/ without val/ is the validation set until
+data.val_split holds validation out of train/ (then test/ is the test set, as MNIST's official split).
+Otherwise the whole folder is the training set and data.val_split holds some out.
 """
 
 import logging
@@ -22,7 +24,7 @@ log = logging.getLogger("gdrun")
 
 # PIL modes of one channel: such images load as one channel unless data.grayscale=false.
 GRAY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
-SPLITS = ("train", "val")
+SPLITS = ("train", "val", "test")
 # How many of scikit-learn's digits the sample folder holds (data.path not set).
 SAMPLE_DIGITS = 600
 
@@ -33,21 +35,32 @@ def image_folder(path: Optional[str], root: str, size: Optional[Sequence[int]], 
         folder = cache.sample("digits", _write_digits, "data=image_folder")
     else:
         folder = source_path(path, root, kind="folder")
-    split = all((folder / name).is_dir() for name in SPLITS)
-    parts = [folder / name for name in SPLITS] if split else [folder]
-    settings = {"size": list(size) if size is not None else None, "grayscale": grayscale, "split": split}
+    names = [name for name in SPLITS if (folder / name).is_dir()]
+    split = names[:1] == ["train"] and len(names) > 1
+    parts = [folder / name for name in names] if split else [folder]
+    # The old key (True: train/ and val/) for the layout it named, so its cached tensors stay valid.
+    layout = (names == ["train", "val"]) or (names if split else False)
+    settings = {"size": list(size) if size is not None else None, "grayscale": grayscale, "split": layout}
     loaded = cache.cached("image_folder", [folder], settings, lambda: _load(parts, size, grayscale))
     classes = list(loaded["classes"])
     x, y = loaded["x"].float().div(255), loaded["y"]
     meta = {"source": str(folder)}
     if not split:
         return Dataset(x, y, "multiclass", classes=classes, meta=meta)
-    val = Dataset(loaded["x_val"].float().div(255), loaded["y_val"], "multiclass", classes=classes)
-    return Dataset(x, y, "multiclass", val, classes, {**meta, "own_split": True})
+    val, test = (
+        Dataset(loaded[f"x_{name}"].float().div(255), loaded[f"y_{name}"], "multiclass", classes=classes)
+        if f"x_{name}" in loaded
+        else None
+        for name in ("val", "test")
+    )
+    if val is None:  # test/ alone: the validation set until data.val_split holds one out of train/
+        return Dataset(x, y, "multiclass", test, classes, {**meta, "official_test": True})
+    return Dataset(x, y, "multiclass", val, classes, {**meta, "own_split": True}, test)
 
 
 def _load(parts: List[Path], size: Optional[Sequence[int]], grayscale: Optional[bool]) -> Dict:
-    """Decode every image of the folder (or of train/ and val/) once: uint8 tensors, labels, class names."""
+    """Decode every image of the folder (or of train/ and val/, test/) once: uint8 tensors, labels, class names;
+    x_val, y_val and x_test, y_test for the sub-folders after the first."""
     from torchvision.datasets import ImageFolder
 
     found = []
@@ -63,17 +76,18 @@ def _load(parts: List[Path], size: Optional[Sequence[int]], grayscale: Optional[
             f"of images named after its class."
         )
     samples = [(path, label) for path, label in found[0].samples]
-    n_train = len(samples)
-    if len(found) == 2:
-        unknown = sorted(set(found[1].classes) - set(classes))
+    ends = [len(samples)]
+    for part, other in zip(parts[1:], found[1:]):
+        unknown = sorted(set(other.classes) - set(classes))
         if unknown:
-            raise GdrunError(f"{parts[1]} has class folders that {parts[0]} lacks: {', '.join(unknown)}.")
-        samples += [(path, classes.index(found[1].classes[label])) for path, label in found[1].samples]
+            raise GdrunError(f"{part} has class folders that {parts[0]} lacks: {', '.join(unknown)}.")
+        samples += [(path, classes.index(other.classes[label])) for path, label in other.samples]
+        ends.append(len(samples))
     images = _decode([path for path, _ in samples], size, grayscale)
     labels = torch.tensor([label for _, label in samples], dtype=torch.long)
-    loaded = {"x": images[:n_train], "y": labels[:n_train], "classes": classes}
-    if len(found) == 2:
-        loaded.update(x_val=images[n_train:], y_val=labels[n_train:])
+    loaded = {"x": images[: ends[0]], "y": labels[: ends[0]], "classes": classes}
+    for part, start, end in zip(parts[1:], ends, ends[1:]):
+        loaded.update({f"x_{part.name}": images[start:end], f"y_{part.name}": labels[start:end]})
     return loaded
 
 

@@ -15,6 +15,9 @@ from gdrun.training.datasets import idx
 def torchvision_dataset(dataset: str, root: str, download: bool) -> Dataset:
     """The official train split for training and the test split for validation, pixels scaled to [0, 1].
 
+    meta["official_test"]: once validation comes from the training set (data.val_split, data.folds),
+    the official test split is the test set instead (training.splits).
+
     Reads the class's uint8 tensor once instead of calling ToTensor per image; the values are
     the same as ToTensor's (float, then divided by 255).
     """
@@ -26,7 +29,7 @@ def torchvision_dataset(dataset: str, root: str, download: bool) -> Dataset:
     (x, y), (vx, vy) = [_as_tensors(split) for split in splits]
     classes = [str(c) for c in splits[0].classes]
     val = Dataset(vx, vy, "multiclass", classes=classes)
-    return Dataset(x, y, "multiclass", val=val, classes=classes)
+    return Dataset(x, y, "multiclass", val=val, classes=classes, meta={"official_test": True})
 
 
 def _load_split(cls, root: str, train: bool, download: bool):
