@@ -38,7 +38,7 @@ from gdrun.errors import (
 )
 from gdrun.rundir import lock
 from gdrun.rundir.files import write_json
-from gdrun.rundir.layout import RunPaths, holds_runs, is_run_folder, is_sweep_folder
+from gdrun.rundir.layout import SWEEP_RECORD, RunPaths, holds_runs, is_run_folder, is_sweep_folder
 from gdrun.rundir.logfile import attached
 from gdrun.rundir.reader import YAML_LOADER
 from gdrun.training import signals
@@ -429,8 +429,10 @@ def resolved_dir(config: DictConfig, key: str) -> Path:
 # ---------------------------------------------------------------- a sweep run again: continued, not written over
 # gdrun's own launcher (hydra_plugins/gdrun_launcher), the default of `gdrun -m`: the one that continues a sweep.
 GDRUN_LAUNCHER = "hydra_plugins.gdrun_launcher.gdrun_launcher.GdrunLauncher"
-# Hydra's record of a sweep at its folder's root (its config, the command's overrides included).
-SWEEP_RECORD = "multirun.yaml"
+# gdrun's Optuna sweeper (hydra_plugins/gdrun_optuna, search=...): its study continues with any launcher (new
+# trials, new folders), and its budget and trials at once may change when it is continued.
+GDRUN_OPTUNA_SWEEPER = "hydra_plugins.gdrun_optuna.gdrun_optuna.GdrunOptunaSweeper"
+SEARCH_MAY_CHANGE = ("n_trials", "n_jobs")
 # Overrides that only say how and where a sweep runs, left out of the command that continues it.
 NOT_REPEATED = ("hydra.mode=", "hydra.sweep.dir=", "hydra/launcher=", "hydra.launcher.")
 
@@ -465,12 +467,16 @@ def refuse_another_sweep(config: DictConfig, folder: Path) -> None:
             f"{shlex.join(ours)}), and gdrun never writes over one; choose another folder, or continue that sweep "
             f"with: {command}"
         )
-    if record["sweeper"] != sweeper_settings(config.hydra.sweeper):
+    search = config.hydra.sweeper.get("_target_") == GDRUN_OPTUNA_SWEEPER
+    ignored = SEARCH_MAY_CHANGE if search else ()
+    if {k: v for k, v in record["sweeper"].items() if k not in ignored} != {
+        k: v for k, v in sweeper_settings(config.hydra.sweeper).items() if k not in ignored
+    }:
         raise GdrunError(
             f"{key}={folder} already holds a run: the jobs of a sweep with other hydra.sweeper settings, and gdrun "
             f"never writes over one; choose another folder, or continue that sweep with: {command}"
         )
-    if config.hydra.launcher.get("_target_") != GDRUN_LAUNCHER:
+    if config.hydra.launcher.get("_target_") != GDRUN_LAUNCHER and not search:
         launcher = config.hydra.runtime.choices.get("hydra/launcher")
         raise GdrunError(
             f"{key}={folder} holds this sweep's jobs; gdrun's own launcher (the default) continues a sweep, where "

@@ -28,6 +28,13 @@ PLOTS = "plots"
 SWEEP_SUMMARY = "summary.csv"
 # A sweep that repeats settings over seeds (or folds): one row per setting, mean, std and 95 % interval.
 SWEEP_GROUPS = "groups.csv"
+# Hydra's record of a sweep at its root: its config, the command's overrides included.
+SWEEP_RECORD = "multirun.yaml"
+# An Optuna search's study (SQLite, by default) and its best trial, at the sweep's root.
+SWEEP_STUDY = "optuna.db"
+SWEEP_RESULTS = "optimization_results.yaml"
+# The MLflow run a run folder logs to (logger=mlflow): resume= goes on logging there.
+MLFLOW_RUN = "mlflow.json"
 # The lock file at a sweep's root that jobs ending at once (parallel launchers) take to update summary.csv.
 SWEEP_LOCK = ".summary.lock"
 # Hydra names the job's log file after the job (conf/hydra/default.yaml: job.name gdrun).
@@ -63,6 +70,7 @@ class RunPaths:
     last_checkpoint = property(lambda self: self.root / CHECKPOINTS / "last.pt")
     best_checkpoint = property(lambda self: self.root / CHECKPOINTS / "best.pt")
     plots = property(lambda self: self.root / PLOTS)
+    mlflow = property(lambda self: self.root / MLFLOW_RUN)
 
     def holds_run(self) -> bool:
         """True when a run has started here: its summary, Hydra's record, its log or metric rows exist.
