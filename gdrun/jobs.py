@@ -40,6 +40,7 @@ from gdrun.rundir import lock
 from gdrun.rundir.files import write_json
 from gdrun.rundir.layout import SWEEP_RECORD, RunPaths, holds_runs, is_run_folder, is_sweep_folder
 from gdrun.rundir.logfile import attached
+from gdrun.rundir.loggers import pictures_drawn
 from gdrun.rundir.reader import YAML_LOADER
 from gdrun.training import signals
 
@@ -88,6 +89,7 @@ def run_job(cfg: DictConfig, folder: Path, resume: Optional["Resume"] = None, qu
             # (a model class of the user's own) are the user's, so they are trusted for that.
             with trusting(modules_named(cfg)):
                 draw_pictures(folder)
+            keep_pictures(folder, cfg.loggers)
         from gdrun.training.display import final_table
 
         final_table(summary, folder)
@@ -165,6 +167,14 @@ def draw_pictures(folder: Path) -> None:
         draw_run(folder)
     except Exception:  # the run's files are safe; say so and go on
         log.warning("could not draw the pictures of %s (the run's files are complete)", folder, exc_info=True)
+
+
+def keep_pictures(folder: Path, loggers: Any) -> None:
+    """The run's pictures to the loggers that keep them (logger=mlflow); a logger's failure never costs the run."""
+    try:
+        pictures_drawn(folder, loggers)
+    except Exception:  # noqa: BLE001 - the run and its pictures are on disk; only the logger's copy is missing
+        log.warning("could not hand the pictures of %s to its loggers", folder, exc_info=True)
 
 
 # ---------------------------------------------------------------- how a job ended, for the command line

@@ -16,7 +16,10 @@ EPOCH_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accur
 
 
 class Logger(Protocol):
-    """What a run tells its loggers: each epoch's costs, each epoch's metrics, the summary at the end."""
+    """What a run tells its loggers: its config, each epoch's costs, each epoch's metrics, the summary at the end."""
+
+    def log_config(self, config: Mapping[str, Any]) -> None:
+        """The resolved config, once, as a new run starts (not again when it is resumed)."""
 
     def log_iterations(self, first_step: int, epoch: int, costs: Sequence[float], lr: float) -> None:
         """The costs of consecutive iterations (steps first_step, first_step + 1, ...) of one epoch."""
@@ -45,6 +48,9 @@ class CsvLogger:
         truncate_csv(self.paths.epochs, EPOCH_COLUMNS, "epoch", epoch)
         self.iterations = CsvLog(self.paths.iterations, ITERATION_COLUMNS)
         self.epochs = CsvLog(self.paths.epochs, EPOCH_COLUMNS)
+
+    def log_config(self, config: Mapping[str, Any]) -> None:
+        pass  # Hydra keeps it in .hydra/config.yaml, checkpoints in every checkpoint
 
     def log_iterations(self, first_step: int, epoch: int, costs: Sequence[float], lr: float) -> None:
         tail = f",{epoch},"
@@ -84,3 +90,14 @@ def make_loggers(folder: Path, specs: Mapping[str, Mapping[str, Any]], step: int
         for spec in specs.values()
     ]
     return [CsvLogger(folder, step, epoch), *extra]
+
+
+def pictures_drawn(folder: Path, specs: Mapping[str, Mapping[str, Any]]) -> None:
+    """Hand the run's pictures, once drawn (after the run), to the loggers that keep them: a logger class's
+    `log_pictures(folder, **settings)` (MLflow's, as artifacts)."""
+    from hydra.utils import get_class
+
+    for spec in specs.values():
+        hook = getattr(get_class(current_name(spec["_target_"])), "log_pictures", None)
+        if hook is not None:
+            hook(folder, **{k: v for k, v in spec.items() if k != "_target_"})

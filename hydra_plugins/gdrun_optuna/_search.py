@@ -106,8 +106,10 @@ def search(settings: DictConfig, config: DictConfig, launcher: Launcher, argumen
         for first, trials in consecutive(batch):
             overrides = [space.overrides(trial.params) + trial_keys(study, trial, pruning) for trial in trials]
             returns = launcher.launch(overrides, initial_job_idx=first)
-            for trial, ret in zip(trials, returns):
-                tell(study, trial, ret, sweep_dir)
+            exhausted = [tell(study, trial, ret, sweep_dir) for trial, ret in zip(trials, returns)]
+        if any(exhausted):
+            print("gdrun: the sampler has tried every setting of the space: the search ends", file=sys.stderr)
+            break
     write_results(study, sweep_dir)
 
 
@@ -154,20 +156,27 @@ def consecutive(trials: List[Trial]) -> List[Tuple[int, List[Trial]]]:
     return runs
 
 
-def tell(study: Study, trial: Trial, ret: JobReturn, sweep_dir: Path) -> None:
-    """Tell Optuna how the trial's job ended, read from its folder (see the module's docstring)."""
+def tell(study: Study, trial: Trial, ret: JobReturn, sweep_dir: Path) -> bool:
+    """Tell Optuna how the trial's job ended, read from its folder (see the module's docstring); True when
+    the sampler says the space is exhausted (a grid or brute-force sampler that has tried every setting)."""
     folder = job_folder(ret, sweep_dir, trial.number)
     run = RunFolder(folder)
     status = run.status if run.summary is not None else ("failed" if ret.status == JobStatus.FAILED else "running")
     trial.set_user_attr("status", status)
     trial.set_user_attr("folder", str(folder))
     if status in UNFINISHED:
-        return  # finished when the search is continued
+        return False  # finished when the search is continued
     value = ((run.summary or {}).get("best") or {}).get("value") if status == "completed" else None
-    if value is not None:
-        study.study.tell(trial, float(value))
-    else:
-        study.study.tell(trial, state=TOLD.get(status, TrialState.FAIL))
+    try:
+        if value is not None:
+            study.study.tell(trial, float(value))
+        else:
+            study.study.tell(trial, state=TOLD.get(status, TrialState.FAIL))
+    except RuntimeError as error:  # the sampler stops the study: it can only say so by raising outside optimize()
+        if "Study.stop" not in str(error):
+            raise
+        return True  # the trial is told all the same (Optuna records it before the sampler's word)
+    return False
 
 
 def job_folder(ret: JobReturn, sweep_dir: Path, number: int) -> Path:
