@@ -1,4 +1,4 @@
-"""logger=mlflow: the run read back through MLflow's own client; a sweep's jobs in one experiment; with TensorBoard too."""
+"""logger=mlflow: the run read back through MLflow's own client; a sweep's jobs in one experiment; with TensorBoard."""
 
 import os
 

@@ -72,9 +72,14 @@ def test_a_four_trial_search_optimises_the_headline_metric(preset, tmp_path):
     # The best trial, the right way round, with its number and folder.
     results = yaml.safe_load((tmp_path / "optimization_results.yaml").read_text())
     assert results["best_value"] == better(s["best"]["value"] for s in completed)
-    winner = next(n for n, s in enumerate(runs) if s["status"] == "completed" and s["best"]["value"] == results["best_value"])
+    winner = next(
+        n for n, s in enumerate(runs) if s["status"] == "completed" and s["best"]["value"] == results["best_value"]
+    )
     assert results["best_trial"] == winner and results["best_folder"] == str(tmp_path / str(winner))
-    assert results["best_params"] == {"optim.lr": runs[winner]["run"]["lr"], "optim.batch_size": runs[winner]["run"]["batch_size"]}
+    assert results["best_params"] == {
+        "optim.lr": runs[winner]["run"]["lr"],
+        "optim.batch_size": runs[winner]["run"]["batch_size"],
+    }
 
 
 def test_the_same_command_continues_the_study_to_n_trials_in_total(tmp_path):

@@ -40,7 +40,9 @@ def trial_pruner(search: Any, headline: str) -> Optional[Prune]:
         storage=storage,
         pruner=make_pruner(search.pruner, search.startup_trials, search.warmup_epochs),
     )
-    trial_id = storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(search.study), search.trial)
+    trial_id = storage.get_trial_id_from_study_id_trial_number(
+        storage.get_study_id_from_name(search.study), search.trial
+    )
     if storage.get_trial(trial_id).state != optuna.trial.TrialState.RUNNING:
         # A trial told already (a pruned run resumed by hand): the run trains on, reporting nothing.
         log.info("trial %d of study %s has ended: this run no longer reports to it", search.trial, search.study)

@@ -20,10 +20,12 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from gdrun.config.schema import what_ran
+from gdrun.rundir.environment import environment
 from gdrun.rundir.files import write_json
 from gdrun.rundir.layout import RunPaths
 from gdrun.training import checkpoints
 from gdrun.training.best import Best
+from gdrun.training.build import describe_device
 from gdrun.training.data import tensor_batches
 from gdrun.training.epoch import evaluate_set, train_epoch
 from gdrun.training.outputs import Outputs, Progress, Settings
@@ -253,6 +255,7 @@ def make_summary(
         "best_by_metric": best.by_metric,
         "wall_seconds": wall_seconds,
         "device": str(parts.device),
+        "environment": environment(describe_device(parts.device)),
         "num_params": sum(p.numel() for p in parts.model.parameters()),
         "run": {**what_ran(cfg), "epochs": parts.epochs},
         "model_args": parts.model_args,

@@ -55,8 +55,15 @@ class Study:
     def __init__(self, settings: DictConfig, url: str):
         """Made or loaded; its sampler seeded past the trials it holds, so a continued search draws anew."""
         direction, name = str(settings.direction), str(settings.study_name)
+        if direction not in ("minimize", "maximize"):
+            raise GdrunError(f"hydra.sweeper.direction={direction} must be minimize or maximize.")
         self.url, self.storage = url, optuna.storages.get_storage(url)
-        self.study = optuna.create_study(study_name=name, storage=self.storage, direction=direction, load_if_exists=True)
+        self.study = optuna.create_study(
+            study_name=name,
+            storage=self.storage,
+            direction=optuna.study.StudyDirection[direction.upper()],
+            load_if_exists=True,
+        )
         if self.study.direction.name.lower() != direction:
             raise GdrunError(
                 f"hydra.sweeper.direction={direction}: the study {name} in {url} is set to "

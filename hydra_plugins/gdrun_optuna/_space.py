@@ -54,7 +54,10 @@ def distribution(override: Override) -> BaseDistribution:
     """Optuna's distribution for one swept key: choice and a,b,c are categorical, interval and range numeric."""
     value = override.value()
     if override.is_choice_sweep() or (override.is_range_sweep() and isinstance(value, RangeSweep) and value.shuffle):
-        return CategoricalDistribution(list(override.sweep_iterator(transformer=Transformer.encode)))
+        choices = list(override.sweep_iterator(transformer=Transformer.encode))
+        if not all(isinstance(c, (str, int, float, bool, type(None))) for c in choices):
+            raise GdrunError(f"{override.input_line}: an Optuna search chooses among plain values, not lists or dicts")
+        return CategoricalDistribution(choices)  # type: ignore[arg-type]
     if override.is_range_sweep():
         assert isinstance(value, RangeSweep) and value.start is not None and value.stop is not None
         if any(isinstance(v, float) for v in (value.start, value.stop, value.step)):

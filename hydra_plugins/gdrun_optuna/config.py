@@ -31,6 +31,4 @@ class GdrunOptunaSweeperConf:
     params: Optional[Dict[str, str]] = None
 
 
-ConfigStore.instance().store(
-    group="hydra/sweeper", name="gdrun_optuna", node=GdrunOptunaSweeperConf, provider="gdrun"
-)
+ConfigStore.instance().store(group="hydra/sweeper", name="gdrun_optuna", node=GdrunOptunaSweeperConf, provider="gdrun")

@@ -81,5 +81,3 @@ def refuse_taken(sweep_dir: Path, first: int, count: int) -> None:
                 f"hydra.sweep.dir={sweep_dir.absolute()}: trial {number}'s folder {folder} already holds a run (of "
                 f"another study?), and gdrun never writes over one; choose another folder or hydra.sweeper.study_name."
             )
-
-
