@@ -143,3 +143,25 @@ def test_pruning_stops_unpromising_trials(tmp_path):
     completed = [n for n, s in enumerate(runs) if s["status"] == "completed"]
     assert completed and all(len(trials[n].intermediate_values) == 10 for n in completed)
     assert {row["status"] for row in read_summary(tmp_path)} == {"completed", "pruned"}
+
+
+@pytest.mark.parametrize("launcher", ["gdrun", "basic"])
+def test_a_trial_left_unfinished_is_finished_first_when_the_search_is_continued(launcher, tmp_path):
+    common = ["data=logistic_1d", "optim.batch_size=full", "optim.epochs=2", f"hydra/launcher={launcher}"]
+    first = search(tmp_path, *common, "hydra.sweeper.n_trials=1")
+    assert first.returncode == 0, first.stderr
+    # A command that stopped after asking trial 1 (killed before its job could end) leaves it RUNNING.
+    study = study_of(tmp_path)
+    left = study.ask({"optim.lr": optuna.distributions.FloatDistribution(1e-4, 1.0, log=True)})
+    left.set_user_attr("sweep_dir", str(tmp_path))
+    again = search(tmp_path, *common, "hydra.sweeper.n_trials=2")
+    assert again.returncode == 0, again.stderr
+    trials = study_of(tmp_path).trials
+    if launcher == "gdrun":  # resumed in its own folder: the study holds the two trials asked
+        assert [(t.number, t.state) for t in trials] == [(0, TrialState.COMPLETE), (1, TrialState.COMPLETE)]
+        redone = trials[1]
+    else:  # another launcher never writes over a folder: its settings start again as trial 2
+        assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE]
+        redone = trials[2]
+    assert redone.params["optim.lr"] == left.params["optim.lr"]
+    assert summaries(tmp_path, redone.number + 1)[redone.number]["run"]["lr"] == left.params["optim.lr"]

@@ -2,7 +2,7 @@
 
     params     the resolved config, flattened (optim.lr, data.name, ...)
     metrics    iteration_loss by step (each iteration's cost); train_loss, train_accuracy, val_loss,
-               val_accuracy and lr by epoch (from epoch 0); best_<metric> at the end
+               val_accuracy, lr and seconds by epoch (from epoch 0); best_<metric> at the end
     tags       gdrun.status, gdrun.folder, gdrun.headline; the git commit (mlflow.source.git.commit)
     artifacts  summary.json, model.pt, and the pictures once they are drawn (plots/)
 
