@@ -181,8 +181,7 @@ def keep_pictures(folder: Path, loggers: Any) -> None:
 def hydra_task(cfg: DictConfig, folder: Path, in_sweep: bool) -> Optional[float]:
     """One job of `gdrun` (Hydra's task): its headline metric, None if it did not complete.
 
-    None, not NaN: the Optuna sweeper marks such a trial failed and goes on, where a NaN stops the
-    whole search (optuna 2.10, the sweeper's pin, refuses to be told NaN: hydra PR #2225).
+    gdrun's Optuna sweeper reads how the job ended from its folder (hydra_plugins/gdrun_optuna).
     Outside a sweep a job that did not complete ends the command with its exit status. A sweep
     stopped by Ctrl-C or SIGTERM starts no new job (see training.signals).
     """

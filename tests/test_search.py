@@ -164,4 +164,5 @@ def test_a_trial_left_unfinished_is_finished_first_when_the_search_is_continued(
         assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE]
         redone = trials[2]
     assert redone.params["optim.lr"] == left.params["optim.lr"]
-    assert summaries(tmp_path, redone.number + 1)[redone.number]["run"]["lr"] == left.params["optim.lr"]
+    summary = json.loads((tmp_path / str(redone.number) / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["run"]["lr"] == left.params["optim.lr"]

@@ -28,6 +28,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import Trial, TrialState
 
+from gdrun.config.schema import PRUNERS
 from gdrun.errors import GdrunError
 from gdrun.jobs import GDRUN_LAUNCHER
 from gdrun.rundir.layout import SWEEP_RECORD, SWEEP_RESULTS, SWEEP_STUDY
@@ -55,8 +56,6 @@ class Study:
     def __init__(self, settings: DictConfig, url: str):
         """Made or loaded; its sampler seeded past the trials it holds, so a continued search draws anew."""
         direction, name = str(settings.direction), str(settings.study_name)
-        if direction not in ("minimize", "maximize"):
-            raise GdrunError(f"hydra.sweeper.direction={direction} must be minimize or maximize.")
         self.url, self.storage = url, optuna.storages.get_storage(url)
         self.study = optuna.create_study(
             study_name=name,
@@ -85,8 +84,10 @@ class Study:
         return Trial(self.study, self.storage.get_trial_id_from_study_id_trial_number(self.id, number))
 
     def counted(self) -> int:
-        """The trials n_trials counts: all the study holds but the interrupted ones started again as new trials."""
-        return sum(t.user_attrs.get("status") != RESTARTED for t in self.study.get_trials(deepcopy=False))
+        """The trials n_trials counts: all the study holds but the interrupted ones started again as new trials
+        (and the new ones waiting to be asked: enqueued settings)."""
+        trials = self.study.get_trials(deepcopy=False)
+        return sum(t.state != TrialState.WAITING and t.user_attrs.get("status") != RESTARTED for t in trials)
 
     def unfinished(self, sweep_dir: Path) -> List[Trial]:
         """This folder's trials left RUNNING by a command that stopped (this command holds the folder's lock)."""
@@ -96,6 +97,7 @@ class Study:
 
 def search(settings: DictConfig, config: DictConfig, launcher: Launcher, arguments: Sequence[str]) -> None:
     """Run trials until the study holds hydra.sweeper.n_trials of them, then write optimization_results.yaml."""
+    refuse_bad_settings(settings, config)
     sweep_dir = Path(os.path.abspath(str(config.hydra.sweep.dir)))
     sweep_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(config, sweep_dir / SWEEP_RECORD)  # the command's record: what continues this search
@@ -118,6 +120,21 @@ def search(settings: DictConfig, config: DictConfig, launcher: Launcher, argumen
             print("gdrun: the sampler has tried every setting of the space: the search ends", file=sys.stderr)
             break
     write_results(study, sweep_dir)
+
+
+def refuse_bad_settings(settings: DictConfig, config: DictConfig) -> None:
+    """GdrunError, before the study or any trial, for a setting every trial would fail on."""
+    problems = []
+    if settings.direction not in ("minimize", "maximize"):
+        problems.append(f"hydra.sweeper.direction={settings.direction} must be minimize or maximize")
+    for key in ("n_trials", "n_jobs"):
+        if not (isinstance(settings[key], int) and settings[key] >= 1):
+            problems.append(f"hydra.sweeper.{key}={settings[key]} must be a whole number, 1 or more")
+    pruner = OmegaConf.select(config, "search.pruner")
+    if pruner is not None and pruner not in PRUNERS:
+        problems.append(f"search.pruner={pruner} must be one of: {', '.join(PRUNERS)} (or null: no pruning)")
+    if problems:
+        raise GdrunError("; ".join(problems) + ".")
 
 
 def finish_first(study: Study, sweep_dir: Path, in_place: bool) -> List[Trial]:
