@@ -112,11 +112,12 @@ def search(settings: DictConfig, config: DictConfig, launcher: Launcher, argumen
             if wanted <= 0:
                 break
             batch = [ask(study, space, sweep_dir) for _ in range(wanted)]
+        exhausted = False
         for first, trials in consecutive(batch):
             overrides = [space.overrides(trial.params) + trial_keys(study, trial, pruning) for trial in trials]
             returns = launcher.launch(overrides, initial_job_idx=first)
-            exhausted = [tell(study, trial, ret, sweep_dir) for trial, ret in zip(trials, returns)]
-        if any(exhausted):
+            exhausted |= any([tell(study, trial, ret, sweep_dir) for trial, ret in zip(trials, returns)])
+        if exhausted:
             print("gdrun: the sampler has tried every setting of the space: the search ends", file=sys.stderr)
             break
     write_results(study, sweep_dir)
@@ -165,7 +166,12 @@ def trial_keys(study: Study, trial: Trial, pruning: bool) -> List[str]:
     """What a trial needs to report to the study and be pruned (search.*): only when the search prunes."""
     if not pruning:
         return []
-    return [f"search.storage={study.url}", f"search.study={study.name}", f"search.trial={trial.number}"]
+    return [f"search.storage={quoted(study.url)}", f"search.study={quoted(study.name)}", f"search.trial={trial.number}"]
+
+
+def quoted(text: str) -> str:
+    """`text` as a quoted value of Hydra's override syntax: a URL's `=`, `,` or spaces stay its own."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def consecutive(trials: List[Trial]) -> List[Tuple[int, List[Trial]]]:
