@@ -3,7 +3,7 @@
     optim.lr=tag(log, interval(0.0001, 1))   FloatDistribution(0.0001, 1, log=True)
     optim.batch_size=choice(16, 32, full)    CategoricalDistribution([16, 32, 'full'])
     optim.lr=0.01,0.1,1                      CategoricalDistribution([0.01, 0.1, 1])
-    model.hidden=range(8, 64, 8)             IntDistribution(8, 64, step=8)
+    optim.epochs=range(5, 50, 5)             IntDistribution(5, 45, step=5): 50 left out, as Hydra's range does
     optim.batch_size=32                      a fixed value: every trial gets it
 
 hydra.sweeper.params comes first, the command line after it: a key given in both takes the command
@@ -58,11 +58,14 @@ def distribution(override: Override) -> BaseDistribution:
         if not all(isinstance(c, (str, int, float, bool, type(None))) for c in choices):
             raise GdrunError(f"{override.input_line}: an Optuna search chooses among plain values, not lists or dicts")
         return CategoricalDistribution(choices)  # type: ignore[arg-type]
-    if override.is_range_sweep():
+    if override.is_range_sweep():  # Hydra's range stops before `stop`, as Python's does; Optuna's high is included
         assert isinstance(value, RangeSweep) and value.start is not None and value.stop is not None
+        values = [v for v in override.sweep_iterator() if isinstance(v, (int, float))]
+        if not values:
+            raise GdrunError(f"{override.input_line}: the range holds no value")
         if any(isinstance(v, float) for v in (value.start, value.stop, value.step)):
-            return FloatDistribution(float(value.start), float(value.stop), step=float(value.step))
-        return IntDistribution(int(value.start), int(value.stop), step=int(value.step))
+            return FloatDistribution(float(values[0]), float(values[-1]), step=float(value.step))
+        return IntDistribution(int(values[0]), int(values[-1]), step=int(value.step))
     if override.is_interval_sweep():
         assert isinstance(value, IntervalSweep) and value.start is not None and value.end is not None
         log = "log" in value.tags
