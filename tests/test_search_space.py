@@ -3,9 +3,9 @@
 import pytest
 
 optuna = pytest.importorskip("optuna", reason='the optuna extra: pip install -e ".[optuna]" (make test does)')
-from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution  # noqa: E402
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution  # noqa: E402 - after the skip
 
-from hydra_plugins.gdrun_optuna._space import read_space  # noqa: E402
+from hydra_plugins.gdrun_optuna._space import read_space  # noqa: E402 - after the skip
 
 
 def test_each_sweep_syntax_is_its_distribution():
