@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[test,parallel,slurm,optuna,tensorboard]"
+	$(PY) -m pip install -q -e ".[test,parallel,slurm,optuna,tensorboard,mlflow]"
 	touch $(STAMP)
 
 run: $(STAMP)

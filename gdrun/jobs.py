@@ -39,8 +39,9 @@ from gdrun.errors import (
 )
 from gdrun.rundir import lock, yamlio
 from gdrun.rundir.files import write_json
-from gdrun.rundir.layout import RunPaths, holds_runs, is_run_folder, is_sweep_folder
+from gdrun.rundir.layout import SWEEP_RECORD, RunPaths, holds_runs, is_run_folder, is_sweep_folder
 from gdrun.rundir.logfile import attached
+from gdrun.rundir.loggers import pictures_drawn
 from gdrun.training import signals
 
 if TYPE_CHECKING:
@@ -90,6 +91,7 @@ def run_job(cfg: DictConfig, folder: Path, resume: Optional["Resume"] = None, qu
             # (a model class of the user's own) are the user's, so they are trusted for that.
             with trusting(modules_named(cfg)):
                 draw_pictures(folder)
+            keep_pictures(folder, cfg.loggers)
         from gdrun.training.display import final_table
 
         final_table(summary, folder)
@@ -174,12 +176,19 @@ def draw_pictures(folder: Path) -> None:
         log.warning("could not draw the pictures of %s (the run's files are complete)", folder, exc_info=True)
 
 
+def keep_pictures(folder: Path, loggers: Any) -> None:
+    """The run's pictures to the loggers that keep them (logger=mlflow); a logger's failure never costs the run."""
+    try:
+        pictures_drawn(folder, loggers)
+    except Exception:  # noqa: BLE001 - the run and its pictures are on disk; only the logger's copy is missing
+        log.warning("could not hand the pictures of %s to its loggers", folder, exc_info=True)
+
+
 # ---------------------------------------------------------------- how a job ended, for the command line
 def hydra_task(cfg: DictConfig, folder: Path, in_sweep: bool) -> Optional[float]:
     """One job of `gdrun` (Hydra's task): its headline metric, None if it did not complete.
 
-    None, not NaN: the Optuna sweeper marks such a trial failed and goes on, where a NaN stops the
-    whole search (optuna 2.10, the sweeper's pin, refuses to be told NaN: hydra PR #2225).
+    gdrun's Optuna sweeper reads how the job ended from its folder (hydra_plugins/gdrun_optuna).
     Outside a sweep a job that did not complete ends the command with its exit status. A sweep
     stopped by Ctrl-C or SIGTERM starts no new job (see training.signals).
     """
@@ -444,8 +453,10 @@ def resolved_dir(config: DictConfig, key: str) -> Path:
 # ---------------------------------------------------------------- a sweep run again: continued, not written over
 # gdrun's own launcher (hydra_plugins/gdrun_launcher), the default of `gdrun -m`: the one that continues a sweep.
 GDRUN_LAUNCHER = "hydra_plugins.gdrun_launcher.gdrun_launcher.GdrunLauncher"
-# Hydra's record of a sweep at its folder's root (its config, the command's overrides included).
-SWEEP_RECORD = "multirun.yaml"
+# gdrun's Optuna sweeper (hydra_plugins/gdrun_optuna, search=...): its study continues with any launcher (new
+# trials, new folders), and its budget and trials at once may change when it is continued.
+GDRUN_OPTUNA_SWEEPER = "hydra_plugins.gdrun_optuna.gdrun_optuna.GdrunOptunaSweeper"
+SEARCH_MAY_CHANGE = ("n_trials", "n_jobs")
 # Overrides that only say how and where a sweep runs, left out of the command that continues it.
 NOT_REPEATED = ("hydra.mode=", "hydra.sweep.dir=", "hydra/launcher=", "hydra.launcher.")
 
@@ -480,12 +491,16 @@ def refuse_another_sweep(config: DictConfig, folder: Path) -> None:
             f"{shlex.join(ours)}), and gdrun never writes over one; choose another folder, or continue that sweep "
             f"with: {command}"
         )
-    if record["sweeper"] != sweeper_settings(config.hydra.sweeper):
+    search = config.hydra.sweeper.get("_target_") == GDRUN_OPTUNA_SWEEPER
+    ignored = SEARCH_MAY_CHANGE if search else ()
+    if {k: v for k, v in record["sweeper"].items() if k not in ignored} != {
+        k: v for k, v in sweeper_settings(config.hydra.sweeper).items() if k not in ignored
+    }:
         raise GdrunError(
             f"{key}={folder} already holds a run: the jobs of a sweep with other hydra.sweeper settings, and gdrun "
             f"never writes over one; choose another folder, or continue that sweep with: {command}"
         )
-    if config.hydra.launcher.get("_target_") != GDRUN_LAUNCHER:
+    if config.hydra.launcher.get("_target_") != GDRUN_LAUNCHER and not search:
         launcher = config.hydra.runtime.choices.get("hydra/launcher")
         raise GdrunError(
             f"{key}={folder} holds this sweep's jobs; gdrun's own launcher (the default) continues a sweep, where "

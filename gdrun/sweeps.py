@@ -59,7 +59,7 @@ log = logging.getLogger(__name__)
 # How many jobs (or settings) the console's table of the best shows.
 BEST_SHOWN = 5
 # The order statuses are counted in; any other comes after.
-STATUSES = ("completed", "diverged", "failed", "interrupted", "damaged", "running")
+STATUSES = ("completed", "diverged", "pruned", "failed", "interrupted", "damaged", "running")
 # Jobs each sweep planned, when its sweeper says so (Hydra's basic sweeper and gdrun's): for
 # the jobs a stop left unstarted. Keyed by the sweep folder; the command's process only.
 _planned: Dict[Path, int] = {}

@@ -95,12 +95,12 @@ def test_gdrun_launcher_and_sweeper_are_the_defaults_and_others_still_selectable
 
 
 def test_the_optuna_presets_keep_their_sweeper_with_gdrun_launcher():
-    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason='the optuna extra: pip install -e ".[optuna]"')
     from hydra import compose, initialize_config_module
 
     with initialize_config_module(config_module="gdrun.conf", version_base="1.3"):
         cfg = compose("config", overrides=["search=classification"], return_hydra_config=True)
-    assert cfg.hydra.sweeper._target_.endswith("OptunaSweeper") and cfg.hydra.launcher._target_ == jobs.GDRUN_LAUNCHER
+    assert cfg.hydra.sweeper._target_ == jobs.GDRUN_OPTUNA_SWEEPER
+    assert cfg.hydra.launcher._target_ == jobs.GDRUN_LAUNCHER
 
 
 GRID = [

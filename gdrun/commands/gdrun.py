@@ -11,6 +11,7 @@ disk, an I/O error); 128 + the signal when interrupted
 
 import gc
 import os
+import shlex
 import signal
 import sys
 from importlib.resources import files
@@ -26,6 +27,7 @@ from gdrun import jobs, sweeps
 from gdrun.config import schema
 from gdrun.config.checks import explain
 from gdrun.errors import EXIT_BAD_INPUT, EXIT_MACHINE, FolderRefused, GdrunError, MachineError
+from gdrun.rundir.environment import COMMAND_VARIABLE
 from gdrun.rundir.layout import RunPaths
 from gdrun.training import signals
 
@@ -35,6 +37,7 @@ schema.register()
 def main() -> None:
     """Console entry point: quick help, resume=/eval= of a run folder, or a Hydra run or sweep."""
     args = sys.argv[1:] = schema.expand_shorthands(sys.argv[1:])  # lr_find=true: lr_find.enabled=true
+    os.environ.setdefault(COMMAND_VARIABLE, shlex.join(["gdrun", *args]))  # each run's record (environment)
     if any(arg in ("--help", "-h") for arg in args):
         print(help_text(args))
         return

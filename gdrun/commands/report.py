@@ -3,7 +3,8 @@
   gdrun-report outputs/2026-01-01/12-00-00-000000          a run's plots/
   gdrun-report outputs/multirun/2026-01-01/12-00-00-000000 a sweep: summary.csv (groups.csv over seeds), its
                                                            pictures, each job's
-  gdrun-report --compare RUN_A RUN_B --out bgd_vs_sgd       several runs overlaid (lab 004: BGD against SGD)
+  gdrun-report --compare RUN_A RUN_B --out bgd_vs_sgd       several runs overlaid (lab 004: BGD against SGD), and a
+                                                           table of the config keys that differ between them
 
 matplotlib and torch are imported only once there is something to draw: `--help` answers at once.
 A folder that cannot be drawn, or has damaged files, gets one line saying why; the others are drawn
@@ -13,15 +14,18 @@ as usual, and the exit status is 1.
 import argparse
 import functools
 import logging
+import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
+
+from omegaconf import OmegaConf
 
 from gdrun.errors import GdrunError
 from gdrun.rundir.layout import is_run_folder as is_run
 from gdrun.rundir.layout import sweep_jobs
-from gdrun.rundir.reader import RunFolder, first_line
+from gdrun.rundir.reader import RunFolder, differing, first_line, flat
 
 log = logging.getLogger("gdrun.report")
 PLOTS_LOGGER = "gdrun.plots"  # the pictures' modules log under it (gdrun.plots.predictions, ...)
@@ -37,8 +41,8 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument(
         "--compare",
         action="store_true",
-        help="instead of redrawing each folder, overlay all the runs given (a sweep counts as "
-        "its jobs) in --out: learning curves, and paths on one loss surface",
+        help="instead of redrawing each folder, print a table of the config keys that differ between the runs "
+        "given (a sweep counts as its jobs) and overlay them in --out: learning curves, and paths on one loss surface",
     )
     parser.add_argument(
         "--out",
@@ -84,6 +88,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     if args.compare:
         runs = [folder for path in args.paths for folder in ([path] if is_run(path) else sweep_jobs(path))]
+        print_differences(runs)
         return attempt(
             f"the comparison in {args.out}",
             lambda: draw_comparison(runs, args.out, formats, args.surface_range),
@@ -106,6 +111,45 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 functools.partial(damaged, [folder], check=True),
             )
     return 1 if failures else 0
+
+
+def differences(runs: List[Path]) -> "tuple[List[str], List[Dict[str, Any]]]":
+    """The config keys (and environment entries: environment.torch, ...) whose values differ between the runs,
+    and each run's values of them."""
+    settings = []
+    for folder in runs:
+        run = RunFolder(folder)
+        try:
+            config = flat(run.config)
+        except GdrunError:  # a target gdrun does not run from a folder: the pictures' line says so
+            config = {}
+        record = (run.summary or {}).get("environment") or {}
+        record = {k: v for k, v in record.items() if k != "command"}  # the overrides say it, shorter
+        settings.append({**config, **{f"environment.{k}": v for k, v in flat(OmegaConf.create(record)).items()}})
+    return differing(settings), settings
+
+
+def print_differences(runs: List[Path]) -> None:
+    """A table of what tells the compared runs apart: a row per run, a column per config key that differs."""
+    from rich.console import Console
+    from rich.table import Table
+
+    keys, settings = differences(runs)
+    console = Console()
+    if not keys:
+        console.print(f"the {len(runs)} runs' configs are the same", highlight=False)
+        return
+    # Each run by its path below the folder they share (a sweep's jobs: 0, 1, ...).
+    common = Path(os.path.commonpath([Path(run).absolute() for run in runs]))
+    common = common.parent if common in [Path(run).absolute() for run in runs] else common
+    table = Table(title=f"config keys that differ (runs in {common})")
+    table.add_column("run", no_wrap=True)
+    for key in keys:
+        table.add_column(key)
+    for folder, values in zip(runs, settings):
+        label = str(Path(folder).absolute().relative_to(common))
+        table.add_row(label, *("" if values.get(k) is None else str(values.get(k)) for k in keys))
+    console.print(table)
 
 
 def attempt(what: str, draw: Callable[[], List[Path]], problems: Callable[[], List[str]]) -> int:

@@ -21,7 +21,7 @@ from gdrun.rundir.layout import find_runs
 from gdrun.rundir.reader import DAMAGED, RunFolder
 
 COLUMNS = ("time", "status", "best", "folder", "overrides")
-STATUSES = ("completed", "diverged", "interrupted", "failed", DAMAGED)
+STATUSES = ("completed", "diverged", "pruned", "interrupted", "failed", DAMAGED)
 
 
 def started(run: RunFolder) -> float:

@@ -22,7 +22,7 @@ from omegaconf.errors import (
 )
 
 from gdrun.config.metric_names import metric_of
-from gdrun.config.schema import CODE_OPTIONS
+from gdrun.config.schema import CODE_OPTIONS, PRUNERS
 from gdrun.errors import GdrunError
 
 DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
@@ -169,6 +169,9 @@ RULES: Dict[str, Rule] = {
     "threads": Rule(_or_null(_whole(1)), "1 or more (or null)"),
     "checkpoint_every": Rule(_whole(0), "0 (only at the end) or more"),
     "checkpoint_min_seconds": Rule(_at_least(0), "0 or more seconds"),
+    "search.pruner": Rule(_or_null(lambda v: v in PRUNERS), f"one of: {', '.join(PRUNERS)} (or null: no pruning)"),
+    "search.startup_trials": Rule(_whole(0), "a whole number of trials, 0 or more"),
+    "search.warmup_epochs": Rule(_whole(0), "a whole number of epochs, 0 or more"),
     "diverge_factor": Rule(_or_null(lambda v: v > 1), "above 1 (or null to stop only on NaN/inf)"),
     **CONTROL_RULES,
 }

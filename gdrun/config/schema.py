@@ -482,6 +482,26 @@ class LrFindConf:
 
 
 # ---------------------------------------------------------------- top level
+# search.pruner: the pruners a search may stop trials with (gdrun.training.pruning builds them).
+PRUNERS = ("median", "hyperband", "successive_halving")
+
+
+@dataclass
+class SearchConf:
+    """A run as a trial of an Optuna search (search=..., hydra_plugins/gdrun_optuna): what it reports to."""
+
+    # Stop unpromising trials early (null: every trial runs all its epochs): median, hyperband,
+    # successive_halving. Each trial then reports its headline metric after every epoch.
+    pruner: Optional[str] = None
+    # median: trials that end before any trial is pruned, and epochs a trial runs before it can be.
+    startup_trials: int = 5
+    warmup_epochs: int = 0
+    # Set for each trial by gdrun's Optuna sweeper when it prunes: the study and the trial's number.
+    storage: Optional[str] = None
+    study: Optional[str] = None
+    trial: Optional[int] = None
+
+
 @dataclass
 class SelectConf:
     """Model selection: the metric best.pt follows, a search optimises and a sweep's best.json chooses by."""
@@ -533,6 +553,8 @@ class Config:
     # lr_find=true: a learning-rate range test instead of training (lr_find.steps, lr_find.min, lr_find.max).
     lr_find: LrFindConf = field(default_factory=LrFindConf)
     select: SelectConf = field(default_factory=SelectConf)
+    # A trial of an Optuna search with pruning (search.pruner=median): see SearchConf.
+    search: SearchConf = field(default_factory=SearchConf)
     # Each group is typed by its base schema; an option's own schema (a subclass) replaces it.
     data: DataConf = MISSING
     model: ModelConf = MISSING

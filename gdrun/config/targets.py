@@ -27,6 +27,7 @@ BUILT_IN = tuple(
     for pattern in (
         r"gdrun\.training\.(datasets\.\w+|models|optim|schedules)\.\w+$",
         r"gdrun\.rundir\.tensorboard\.\w+$",
+        r"gdrun\.rundir\.mlflow_logger\.\w+$",
         r"torch\.optim\.[A-Z]\w*$",
         r"torch\.optim\.lr_scheduler\.[A-Z]\w*$",
         r"torch\.nn\.[A-Z]\w*Loss$",

@@ -37,6 +37,13 @@ SWEEP_GROUPS = "groups.csv"
 # The job a sweep chose by its validation metric (gdrun.selection), and that job's best weights.
 SWEEP_BEST = "best.json"
 SWEEP_BEST_MODEL = "best_model.pt"
+# Hydra's record of a sweep at its root: its config, the command's overrides included.
+SWEEP_RECORD = "multirun.yaml"
+# An Optuna search's study (SQLite, by default) and its best trial, at the sweep's root.
+SWEEP_STUDY = "optuna.db"
+SWEEP_RESULTS = "optimization_results.yaml"
+# The MLflow run a run folder logs to (logger=mlflow): resume= goes on logging there.
+MLFLOW_RUN = "mlflow.json"
 # The lock file at a sweep's root that jobs ending at once (parallel launchers) take to update summary.csv.
 SWEEP_LOCK = ".summary.lock"
 # Hydra names the job's log file after the job (conf/hydra/default.yaml: job.name gdrun).
@@ -74,6 +81,7 @@ class RunPaths:
     last_checkpoint = property(lambda self: self.root / CHECKPOINTS / "last.pt")
     best_checkpoint = property(lambda self: self.root / CHECKPOINTS / "best.pt")
     plots = property(lambda self: self.root / PLOTS)
+    mlflow = property(lambda self: self.root / MLFLOW_RUN)
 
     def holds_run(self) -> bool:
         """True when a run has started here: its summary, Hydra's record, its log or metric rows exist.

@@ -18,7 +18,10 @@ EPOCH_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accur
 
 
 class Logger(Protocol):
-    """What a run tells its loggers: each epoch's costs, each epoch's metrics, the summary at the end."""
+    """What a run tells its loggers: its config, each epoch's costs, each epoch's metrics, the summary at the end."""
+
+    def log_config(self, config: Mapping[str, Any]) -> None:
+        """The resolved config, once, as a new run starts (not again when it is resumed)."""
 
     def log_iterations(
         self,
@@ -64,6 +67,9 @@ class CsvLogger:
         truncate_csv(self.paths.epochs, self.columns, "epoch", epoch)
         self.iterations = CsvLog(self.paths.iterations, iteration_columns)
         self.epochs = CsvLog(self.paths.epochs, self.columns)
+
+    def log_config(self, config: Mapping[str, Any]) -> None:
+        pass  # Hydra keeps it in .hydra/config.yaml, checkpoints in every checkpoint
 
     def log_iterations(
         self,
@@ -138,3 +144,14 @@ def make_loggers(
         for spec in specs.values()
     ]
     return [CsvLogger(folder, step, epoch, grad_norm, metrics), *extra]
+
+
+def pictures_drawn(folder: Path, specs: Mapping[str, Mapping[str, Any]]) -> None:
+    """Hand the run's pictures, once drawn (after the run), to the loggers that keep them: a logger class's
+    `log_pictures(folder, **settings)` (MLflow's, as artifacts)."""
+    from hydra.utils import get_class
+
+    for spec in specs.values():
+        hook = getattr(get_class(current_name(spec["_target_"])), "log_pictures", None)
+        if hook is not None:
+            hook(folder, **{k: v for k, v in spec.items() if k != "_target_"})

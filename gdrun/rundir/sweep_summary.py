@@ -58,6 +58,11 @@ class Job:
     values: Dict[str, object]
 
 
+# Overrides that are no setting of a job: which trial of which Optuna study it reports to (search.trial, ...,
+# set by gdrun's Optuna sweeper when it prunes; job N is trial N). Never a swept key.
+NOT_SETTINGS = ("search.storage", "search.study", "search.trial")
+
+
 def parse_value(text: str):
     """An override's value as a number when it is one (`0.1`, `5`), else the text (`full`, `adam`)."""
     for kind in (int, float):
@@ -69,9 +74,9 @@ def parse_value(text: str):
 
 
 def override_values(overrides: Sequence[str]) -> Dict[str, object]:
-    """`["optim.lr=0.1", "+x=full"]` as `{"optim.lr": 0.1, "x": "full"}`."""
+    """`["optim.lr=0.1", "+x=full"]` as `{"optim.lr": 0.1, "x": "full"}` (not a search's bookkeeping: NOT_SETTINGS)."""
     pairs = (o.lstrip("+~").split("=", 1) for o in overrides if "=" in o)
-    return {key: parse_value(value) for key, value in pairs}
+    return {key: parse_value(value) for key, value in pairs if not key.startswith(NOT_SETTINGS)}
 
 
 def split_overrides(text: str) -> List[str]:

@@ -24,6 +24,9 @@ class TensorBoardLogger:
             raise GdrunError(f"logger=tensorboard needs the tensorboard package: {INSTALL_HINT}") from error
         self.writer = SummaryWriter(log_dir=str(folder))
 
+    def log_config(self, config: Mapping[str, Any]) -> None:
+        pass  # the HPARAMS tab gets the run's settings at the end (log_summary)
+
     def log_iterations(
         self,
         first_step: int,

@@ -6,6 +6,7 @@ at the call.
 """
 
 import logging
+import platform
 import re
 from typing import Any, Dict, List, Optional
 
@@ -101,6 +102,27 @@ def resolve_device(name: str) -> torch.device:
     ):
         raise GdrunError(f"device={name} is not present on this machine; use device=auto or device=cpu.")
     return device
+
+
+def describe_device(device: torch.device) -> str:
+    """The device and what it is, for the run's record: `cuda:0 (NVIDIA A100-SXM4-40GB)`, `cpu (Intel(R) ...)`."""
+    if device.type == "cuda":
+        return f"cuda:{device.index or 0} ({torch.cuda.get_device_name(device)})"
+    if device.type == "cpu":
+        return f"cpu ({cpu_model()})"
+    return str(device)
+
+
+def cpu_model() -> str:
+    """The processor's model name (Linux's /proc/cpuinfo), else what Python's platform module says."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def build_data(cfg: DictConfig, seed: int, device: torch.device, scaling: Optional[Dict[str, Any]] = None) -> Dataset:

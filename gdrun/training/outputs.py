@@ -80,6 +80,9 @@ class Outputs:
         self.loggers: List[Logger] = make_loggers(
             folder, settings.loggers, done.step, done.epoch, grad_norm=grad_norm, metrics=columns
         )
+        if not resumed:
+            for logger in self.loggers:
+                logger.log_config(settings.config)
         fit_every = settings.fit_every or max(1, parts.epochs // FIT_SNAPSHOTS)
         self.traces = Traces(folder, parts.model, parts.data, fit_every, done)
         self.checkpoints = Checkpoints(self.paths, settings.checkpoint_every, settings.checkpoint_min_seconds)
@@ -92,6 +95,9 @@ class Outputs:
         return self
 
     def __exit__(self, *exc: Any) -> bool:
+        if exc[0] is not None:  # the run failed: no summary comes, and each logger closes as it can
+            for logger in self.loggers:
+                logger.close()
         return self.display.__exit__(*exc)
 
     @property

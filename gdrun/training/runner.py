@@ -20,16 +20,19 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from gdrun.config.schema import what_ran
+from gdrun.rundir.environment import environment
 from gdrun.rundir.files import write_json
 from gdrun.rundir.layout import RunPaths
 from gdrun.training import checkpoints
 from gdrun.training.best import Best
+from gdrun.training.build import describe_device
 from gdrun.training.controls import EarlyStop, step_controls
 from gdrun.training.data import tensor_batches
 from gdrun.training.epoch import evaluate_set, train_epoch
 from gdrun.training.finishing import after_training
 from gdrun.training.outputs import Outputs, Progress, Settings
 from gdrun.training.parts import Parts, build
+from gdrun.training.pruning import Prune, trial_pruner
 from gdrun.training.signals import StopRequest
 
 
@@ -69,10 +72,11 @@ def train(cfg: DictConfig, folder: Path, resume: Optional[Resume] = None) -> Dic
     # Until the run ends, listings and sweep summaries see it as running, not as failed.
     write_json(RunPaths(folder).summary, {"status": "running", "started": datetime.now().isoformat()})
     outputs = Outputs(folder, parts, output_settings(cfg), resume.saved["progress"] if resume else None)
+    prune = trial_pruner(cfg.get("search"), outputs.best.headline)  # None unless a trial of a pruning search
     with StopRequest() as stop, outputs:
         if first is not None:
             begin(first, progress, outputs, cfg.diverge_factor)
-        status = epoch_loop(parts, progress, outputs, stop)
+        status = epoch_loop(parts, progress, outputs, stop, prune)
         progress.stopped_by = stop.name  # read here: a signal may land after the loop's last look
 
     ending = end_of_run(status, parts, outputs)
@@ -121,8 +125,10 @@ def begin(row: Dict, progress: Progress, outputs: Outputs, diverge_factor: Optio
     outputs.start(row, progress)
 
 
-def epoch_loop(parts: Parts, progress: Progress, outputs: Outputs, stop: StopRequest) -> str:
-    """The epochs, from wherever `progress` says; returns how the run ended."""
+def epoch_loop(
+    parts: Parts, progress: Progress, outputs: Outputs, stop: StopRequest, prune: Optional[Prune] = None
+) -> str:
+    """The epochs, from wherever `progress` says; returns how the run ended (`pruned`: `prune` said so)."""
     # On the CPU a cost costs nothing to read, so divergence is caught at the very step;
     # on a GPU that would synchronise every step, so it is checked once per epoch instead.
     bound = progress.bound if parts.device.type == "cpu" else None
@@ -157,6 +163,8 @@ def epoch_loop(parts: Parts, progress: Progress, outputs: Outputs, stop: StopReq
         ended = close_epoch(parts, progress, outputs, first_step, row, lambda: stop.requested)
         if ended is not None:
             return ended
+        if prune is not None and prune(row) and epoch < parts.epochs:
+            return "pruned"
     return "completed"
 
 
@@ -296,6 +304,7 @@ def make_summary(
         "best_by_metric": best.by_metric,
         "wall_seconds": wall_seconds,
         "device": str(parts.device),
+        "environment": environment(describe_device(parts.device)),
         "num_params": sum(p.numel() for p in parts.model.parameters()),
         "run": {**what_ran(cfg), "epochs": parts.epochs},
         "model_args": parts.model_args,

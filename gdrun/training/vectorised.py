@@ -93,6 +93,8 @@ def group_key(cfg: DictConfig) -> Tuple:
 
 def batch_reason(cfg: DictConfig) -> Optional[str]:
     """None when this job can train in a group, else a short reason why it cannot."""
+    if OmegaConf.select(cfg, "search.pruner") is not None:
+        return f"search.pruner={cfg.search.pruner}: each trial reports to Optuna and stops on its own"
     if cfg.amp:
         return "amp=true: autocast is not vectorised here"
     if cfg.compile:

@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 # What the vectorised engine's group_key compares: jobs equal in these train together.
 SHARED = "the same data, model, optimizer, batch size and epochs"
 # A job run again into its folder: what becomes of it, by the status its summary.json gives.
-KEEP, RESUME, RERUN = ("completed", "diverged"), ("interrupted", "running"), ("failed",)
+KEEP, RESUME, RERUN = ("completed", "diverged", "pruned"), ("interrupted", "running"), ("failed",)
 # The jobs whose pictures run_job draws: the ones whose training returned.
 DRAWN = ("completed", "diverged", "interrupted")
 # Per-job pictures after the jobs: processes at once (spawned: no fork of a process holding torch).
