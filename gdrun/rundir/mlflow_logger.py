@@ -18,7 +18,7 @@ import fcntl
 import json
 import os
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Union
 
@@ -48,6 +48,12 @@ def client_for(uri: str) -> Any:
 
 def default_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{DEFAULT_STORE.absolute()}"
+
+
+def sqlite_file(uri: str) -> Optional[Path]:
+    """The file of a local SQLite store (`sqlite:///path`); None for any other store (a server)."""
+    prefix = "sqlite:///"
+    return Path(uri[len(prefix) :]).absolute() if uri.startswith(prefix) else None
 
 
 @contextmanager
@@ -111,15 +117,16 @@ class MlflowLogger:
             return
         self.uri = tracking_uri or default_uri()
         name = experiment_name(folder, experiment)
-        with held(DEFAULT_STORE.absolute().with_suffix(".lock")):
+        store = sqlite_file(self.uri)
+        with held(store.with_suffix(".lock")) if store is not None else nullcontext():
             self.client = client_for(self.uri)
             found = self.client.get_experiment_by_name(name)
             if found is not None:
                 experiment_id = found.experiment_id
             else:
-                location = None
-                if tracking_uri is None and "MLFLOW_TRACKING_URI" not in os.environ:
-                    location = (DEFAULT_ARTIFACTS.absolute()).as_uri()
+                # A local store keeps its artifacts beside it (MLflow's default is ./mlruns, wherever gdrun
+                # was started); a server decides for itself.
+                location = (store.parent / DEFAULT_ARTIFACTS.name).as_uri() if store is not None else None
                 experiment_id = self.client.create_experiment(name, artifact_location=location)
         sweep = sweep_of(folder)
         run_name = f"job {Path(folder).name}" if sweep else Path(folder).name
