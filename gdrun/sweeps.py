@@ -21,7 +21,7 @@ import signal
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Set
+from typing import Any, Dict, List, Optional, Sequence
 
 from hydra._internal.core_plugins.basic_launcher import BasicLauncher
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
@@ -33,9 +33,7 @@ from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
 from gdrun.config.metric_names import lower_is_better
-from gdrun.config.targets import modules_named
 from gdrun.jobs import record_failure
-from gdrun.plots.painters import Painters
 from gdrun.rundir.layout import SWEEP_GROUPS, SWEEP_SUMMARY, RunPaths, sweep_jobs
 from gdrun.rundir.reader import RunFolder
 from gdrun.rundir.sweep_summary import (
@@ -71,12 +69,9 @@ def summarize(
     formats: Sequence[str] = ("png",),
     surface_range: Optional[Sequence[float]] = None,
     rebuild: bool = True,
-    painters: Optional[Painters] = None,
-    trust: Sequence[str] = (),
 ) -> List[Path]:
     """summary.csv (every job folder read again; `rebuild=False`: only the jobs it lacks), groups.csv when
-    the sweep repeats settings over seeds and, when `plots`, the sweep's pictures at its root (by the
-    `painters` started with the sweep, where there are; trusting the targets `trust` names); returns the
+    the sweep repeats settings over seeds and, when `plots`, the sweep's pictures at its root; returns the
     files written."""
     sweep_dir = Path(sweep_dir)
     jobs = read_jobs(sweep_dir) if plots or rebuild else None  # each job folder read once
@@ -86,14 +81,9 @@ def summarize(
         written.append(sweep_dir / SWEEP_GROUPS)
     written += write_best(sweep_dir, rows)  # best.json, best_model.pt: the model chosen by validation
     if jobs is not None and plots:
-        left: Optional[Set[str]] = None  # every picture
-        if painters is not None:
-            drawn, left = painters.draw(sweep_dir, formats, surface_range, list(trust))
-            written += drawn
-        if left is None or left:
-            from gdrun.plots import draw_sweep  # matplotlib only when the sweep ends
+        from gdrun.plots import draw_sweep  # matplotlib only when the sweep ends
 
-            written += draw_sweep(sweep_dir, jobs, swept_keys(jobs), formats, surface_range, only=left)
+        written += draw_sweep(sweep_dir, jobs, swept_keys(jobs), formats, surface_range)
     return written
 
 
@@ -103,8 +93,6 @@ class SweepSummary(Callback):
 
     def __init__(self) -> None:
         self.failed = False
-        self.painters: Optional[Painters] = None  # the sweep's pictures, drawn side by side at its end
-        self.trust: List[str] = []
 
     # Hydra starts the run or the sweep: from here a first Ctrl-C or SIGTERM is a request (training.signals).
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -116,12 +104,6 @@ class SweepSummary(Callback):
         planned = planned_jobs(config)
         if planned is not None:
             _planned[sweep_dir] = planned
-        if config.get("plots", True):
-            self.trust = modules_named(config)
-            try:
-                self.painters = Painters()
-            except OSError as error:  # no process to spare: the pictures are drawn here, at the end
-                log.debug("no painters (%s)", error)
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         if config.hydra.mode != RunMode.MULTIRUN:
@@ -136,7 +118,7 @@ class SweepSummary(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         if self.failed:
             # Hydra will stop with the failed job's exception after this batch, without on_multirun_end.
-            self._summarize(sweep_dir, config.get("plots", True), painters=self.painters, trust=self.trust)
+            self._summarize(sweep_dir, config.get("plots", True))
         else:
             folder = job_folder(config, sweep_dir)
             if folder is not None:
@@ -152,32 +134,17 @@ class SweepSummary(Callback):
         # A stopped sweep's pictures wait for gdrun-report (the user asked for the command to end), and
         # report_stop says how it ended.
         stopping = signals.requested() is not None
-        plots = config.get("plots", True) and not stopping
-        try:
-            written = self._summarize(sweep_dir, plots, rebuild=False, painters=self.painters, trust=self.trust)
-        finally:
-            self.close_painters()
+        written = self._summarize(sweep_dir, config.get("plots", True) and not stopping, rebuild=False)
         if written and not stopping:
             try:
                 report_sweep(sweep_dir, written, _planned.get(sweep_dir.absolute()))
             except Exception:  # noqa: BLE001 - the sweep's files are written; only its account is missing
                 log.warning("could not give the sweep's account (see %s)", sweep_dir / SWEEP_SUMMARY, exc_info=True)
 
-    def close_painters(self) -> None:
-        if self.painters is not None:
-            self.painters.close()
-            self.painters = None
-
     @staticmethod
-    def _summarize(
-        sweep_dir: Path,
-        plots: bool,
-        rebuild: bool = True,
-        painters: Optional[Painters] = None,
-        trust: Sequence[str] = (),
-    ) -> List[Path]:
+    def _summarize(sweep_dir: Path, plots: bool, rebuild: bool = True) -> List[Path]:
         try:
-            return summarize(sweep_dir, plots, rebuild=rebuild, painters=painters, trust=trust)
+            return summarize(sweep_dir, plots, rebuild=rebuild)
         except Exception:  # the jobs' own folders are complete; say so and go on
             log.warning("could not summarize the sweep in %s (each job's folder is complete)", sweep_dir, exc_info=True)
             return []

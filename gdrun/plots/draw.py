@@ -1,7 +1,7 @@
 """Which pictures a run, a sweep or a comparison of runs gets, each drawn from the files alone."""
 
 from pathlib import Path
-from typing import Collection, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 from gdrun.plots import style
 from gdrun.plots.curves import Line, draw_accuracy, draw_cost, draw_overlay
@@ -25,8 +25,6 @@ from gdrun.rundir.reader import RunFolder, differing, flat, shared, title_line
 from gdrun.rundir.sweep_summary import setting_keys
 
 FORMATS = ("png",)
-# A sweep's pictures, by the names draw_sweep's `only` takes.
-SWEEP_PICTURES = ("learning_curves", "final_metric", "heatmap", "paths")
 
 
 def draw_run(
@@ -53,10 +51,8 @@ def draw_sweep(
     keys: Sequence[str],
     formats: Sequence[str] = FORMATS,
     surface_range: Optional[Sequence[float]] = None,
-    only: Optional[Collection[str]] = None,
 ) -> List[Path]:
-    """A sweep's pictures at its root: overlaid learning curves and paths, final metric, heat map (`only`
-    those of SWEEP_PICTURES named: gdrun.plots.painters shares them out).
+    """A sweep's pictures at its root: overlaid learning curves and paths, final metric, heat map.
 
     A setting repeated over seeds is one line (their mean, with a band); lines are coloured by the
     first swept key (on a colour bar when it is a number with many values), a second key gets a row
@@ -94,18 +90,13 @@ def draw_sweep(
     curve_styles = styles if not panel_key and colors.scale is not None else []
     # Paths: one legend entry per value of the first key (seeds and the second key's values share it).
     walks = [(job.run, name(job, settings[:1]), *look(job)) for job in jobs]
-    wanted = set(SWEEP_PICTURES if only is None else only)
-    written: List[Path] = []
     with gc_paused():
-        if "learning_curves" in wanted:
-            written += draw_overlay(lines, sweep_dir, "learning_curves", subtitle, formats, colors.scale, curve_styles)
-        if "final_metric" in wanted:
-            written += draw_final_metric(jobs, keys, sweep_dir, subtitle, formats)
-        if "heatmap" in wanted:
-            written += draw_heatmap(jobs, keys, sweep_dir, subtitle, formats)
-        if "paths" in wanted:
-            written += draw_paths(walks, sweep_dir, subtitle, formats, surface_range, colors.scale, styles)
-    return written
+        return [
+            *draw_overlay(lines, sweep_dir, "learning_curves", subtitle, formats, colors.scale, curve_styles),
+            *draw_final_metric(jobs, keys, sweep_dir, subtitle, formats),
+            *draw_heatmap(jobs, keys, sweep_dir, subtitle, formats),
+            *draw_paths(walks, sweep_dir, subtitle, formats, surface_range, colors.scale, styles),
+        ]
 
 
 def draw_comparison(
