@@ -15,6 +15,7 @@ import shlex
 import shutil
 import signal
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Dict, List, NoReturn, Optional, Sequence, Union
@@ -25,6 +26,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from gdrun import finisher
 from gdrun.config.checks import check_values
 from gdrun.config.targets import modules_named, trusting, upgrade
 from gdrun.errors import (
@@ -57,14 +59,21 @@ def run_job(cfg: DictConfig, folder: Path, resume: Optional["Resume"] = None, qu
     the reason, and the traceback goes to the run's gdrun.log. A fault of the machine (a full
     disk) is raised as MachineError, its temporary files removed.
     """
-    from gdrun.training.runner import train
+    from gdrun.training import display  # the console, without torch
 
+    started = job_started()
     output = contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext()
     held_before = lock.holds(folder)
     with output:
+        display.first_line(cfg, folder)  # before torch is imported: an answer within half a second
+        # The pictures' imports (matplotlib, ...) start now in a second process, beside torch's here.
+        worker = finisher.shared() if cfg.plots else None
         try:
             check_values(cfg)
             lock.claim(folder)
+            display.status("starting PyTorch...")
+            from gdrun.training.runner import train
+
             summary = train(cfg, folder, resume)
         except KeyboardInterrupt:
             record_failure(folder, "interrupted", "stopped at once by a second Ctrl-C")
@@ -83,15 +92,29 @@ def run_job(cfg: DictConfig, folder: Path, resume: Optional["Resume"] = None, qu
         finally:
             if not held_before:
                 lock.release(folder)
-        if cfg.plots:
+        if worker is not None:
             # The pictures read the run back from its folder; the targets this command line named
             # (a model class of the user's own) are the user's, so they are trusted for that.
-            with trusting(modules_named(cfg)):
-                draw_pictures(folder)
-        from gdrun.training.display import final_table
-
-        final_table(summary, folder)
+            display.status("drawing the pictures...")
+            worker.submit(DRAW, str(folder), trust=modules_named(cfg), log_path=RunPaths(folder).log)
+            worker.wait()
+        display.final_table(summary, folder, waited=time.time() - started)
     return summary
+
+
+# The end-of-run task that draws a run's pictures (run by gdrun.finisher's worker process).
+DRAW = "gdrun.jobs:draw_pictures"
+_jobs_started = 0
+
+
+def job_started() -> float:
+    """When the user started waiting for this job: the process's start for its first job (the Enter
+    of `gdrun ...`), now for the later ones of a process that runs several (labs, the Python API)."""
+    from gdrun.training.display import process_started
+
+    global _jobs_started
+    _jobs_started += 1
+    return process_started() if _jobs_started == 1 else time.time()
 
 
 # A full disk, a quota, an I/O error, a read-only file system: the machine's fault, not the input's.
@@ -157,12 +180,12 @@ def record_failure(folder: Path, status: str, message: str) -> None:
     write_json(path, summary)
 
 
-def draw_pictures(folder: Path) -> None:
+def draw_pictures(folder: Union[str, Path]) -> None:
     """The run's pictures, drawn from its files; a plotting failure never costs the run."""
     from gdrun.plots import draw_run
 
     try:
-        draw_run(folder)
+        draw_run(Path(folder))
     except Exception:  # the run's files are safe; say so and go on
         log.warning("could not draw the pictures of %s (the run's files are complete)", folder, exc_info=True)
 
