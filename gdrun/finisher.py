@@ -137,13 +137,24 @@ def _has_fileno(stream: Any) -> bool:
 
 
 _shared: Optional[Finisher] = None
+_started_in: Any = None
+
+
+def surroundings() -> Any:
+    """What a worker inherits when it starts and a task may depend on: the folder, import path, environment."""
+    return os.getcwd(), tuple(sys.path), tuple(sorted(os.environ.items()))
 
 
 def shared() -> Finisher:
-    """This process's worker, started on first use (a job's start) and kept for the next jobs."""
-    global _shared
-    if _shared is None or (_shared.process is not None and not _shared.alive()):
-        _shared = Finisher()
+    """This process's worker, started on first use (a job's start) and kept for the next jobs of the same
+    surroundings (a process that changes folder or environment between jobs, as tests do, gets a new one)."""
+    global _shared, _started_in
+    now = surroundings()
+    if _shared is not None and (now != _started_in or (_shared.process is not None and not _shared.alive())):
+        _shared.close()
+        _shared = None
+    if _shared is None:
+        _shared, _started_in = Finisher(), now
         atexit.register(_shared.close)
     return _shared
 

@@ -96,7 +96,9 @@ def run_job(cfg: DictConfig, folder: Path, resume: Optional["Resume"] = None, qu
             # The pictures read the run back from its folder; the targets this command line named
             # (a model class of the user's own) are the user's, so they are trusted for that.
             display.status("drawing the pictures...")
-            worker.submit(DRAW, str(folder), trust=modules_named(cfg), log_path=RunPaths(folder).log)
+            where = Path(folder).absolute()
+            log_file = RunPaths(where).log
+            worker.submit(DRAW, str(where), trust=modules_named(cfg), log_path=log_file if log_file.exists() else None)
             worker.wait()
         display.final_table(summary, folder, waited=time.time() - started)
     return summary
