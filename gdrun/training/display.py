@@ -24,9 +24,22 @@ PLAIN_INTERVAL = 2.0
 # ---------------------------------------------------------------- before training: the first line, a status
 def run_title(cfg: Any) -> str:
     """The run in one line: data, model, optimizer, learning rate, batch size (from the config alone: no torch)."""
-    lr = cfg.optim.lr
-    lr = f"{lr:g}" if isinstance(lr, (int, float)) else lr  # a bad value is said by the checks, after this line
-    return f"{cfg.data.name} / {cfg.model.name} / {cfg.optim.name} lr={lr} batch={cfg.optim.batch_size}"
+    data, model, optim, lr, batch = (
+        setting(cfg, *key) for key in (("data", "name"), ("model", "name"), ("optim", "name"), ("optim", "lr"),
+                                       ("optim", "batch_size"))
+    )  # fmt: skip
+    lr = f"{lr:g}" if isinstance(lr, (int, float)) and not isinstance(lr, bool) else lr
+    return f"{data} / {model} / {optim} lr={lr} batch={batch}"
+
+
+def setting(cfg: Any, *keys: str) -> Any:
+    """cfg.KEY1.KEY2, or "?" when it has no value yet (a ??? or an interpolation the checks refuse after this)."""
+    try:
+        for key in keys:
+            cfg = getattr(cfg, key)
+        return cfg
+    except Exception:  # noqa: BLE001 - omegaconf's errors for ??? and bad interpolations: the checks say them
+        return "?"
 
 
 def first_line(cfg: Any, folder: Path) -> None:
