@@ -3,8 +3,8 @@ second run imports neither scikit-learn nor torchvision, a closing line with the
 held-out set called "test", and no run folder for a refused command."""
 
 import json
-import re
 import os
+import re
 import subprocess
 import sys
 
