@@ -13,7 +13,7 @@ import torch
 
 from gdrun.training.datasets import images
 from gdrun.training.datasets.idx import write_mnist_like
-from helpers import gdrun_cli
+from helpers import REPO, gdrun_cli
 
 pytestmark = pytest.mark.slow  # each test starts processes that import torch
 
@@ -119,3 +119,26 @@ def test_a_refused_command_leaves_no_run_folder(tmp_path, overrides):
 def test_help_names_the_other_commands():
     result = gdrun_cli("--help")
     assert all(name in result.stdout for name in ("gdrun-report", "gdrun-runs", "gdrun-labs"))
+
+
+def readme_python_example() -> str:
+    """The README's Python example (the code block of its "From Python" section), as written."""
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("## From Python") :]
+    start = section.index("```python\n") + len("```python\n")
+    return section[start : section.index("\n```", start)]
+
+
+def test_the_readmes_python_example_runs_as_written_twice(tmp_path):
+    # A new process in an empty folder, as a reader would paste it; twice: no fixed folder in the way.
+    code = readme_python_example()
+    assert "gdrun.run(" in code and "gdrun.load_run(" in code
+    env = {"OMP_NUM_THREADS": "1", "GDRUN_CACHE": str(tmp_path / "cache")}
+    for _ in range(2):
+        result = subprocess.run(
+            [sys.executable, "-c", code + "\nprint('RAN', summary['folder'])"], cwd=tmp_path, capture_output=True,
+            text=True, timeout=300, env={**os.environ, **env},
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert "RAN" in result.stdout
+    assert len(list((tmp_path / "outputs").glob("*/*/summary.json"))) == 2
