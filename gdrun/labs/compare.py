@@ -528,8 +528,10 @@ def docs_table(rows: List[Row], line: str) -> str:
 
     lines = ["| lab | notebook | gdrun | agreement |", "| --- | --- | --- | --- |"]
     for r in rows:
-        gdrun = "the same" if r.gdrun == r.notebook else r.gdrun
-        lines.append(f"| [{r.lab}](#{r.lab}) | {cell(r.notebook)} | {cell(gdrun)} | {cell(r.agreement)} |")
+        gdrun, agreement = ("the same" if r.gdrun == r.notebook else r.gdrun), r.agreement
+        if r.status == "skipped":  # the reason without this machine's paths
+            gdrun, agreement = "skipped here", agreement.removeprefix("skipped: ").split(" (")[0]
+        lines.append(f"| [{r.lab}](#{r.lab}) | {cell(r.notebook)} | {cell(gdrun)} | {cell(agreement)} |")
     return "\n".join([*lines, "", f"`gdrun-labs` said: {line}", "", MAY_VARY])
 
 
