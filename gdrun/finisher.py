@@ -6,8 +6,9 @@ hands it tasks and waits for their answers. A task is any function named `module
 arguments are plain values (paths as strings) and which reads and writes files only: drawing a
 run's pictures (`gdrun.jobs:draw_pictures`), and any other end-of-run product that is computed
 from the folder (a table of per-class metrics with scikit-learn, say): `Finisher.submit` it
-and `wait`. When the process cannot be started, or dies, a task runs in this process instead:
-the worker only makes things sooner, never different.
+and `wait`. When the process cannot be started, or dies, or no core is free for it
+(`spare_core`), a task runs in this process instead: the worker only makes things sooner, never
+different.
 
 Protocol: one JSON line per task on the worker's stdin ({"task", "args", "trust", "log", "path"}),
 one JSON line per answer on its own pipe ({"ok": true} or {"ok": false, "error": "..."}). Its
@@ -57,10 +58,13 @@ class Pending:
 class Finisher:
     """The worker process, seen from the main process: submit tasks, wait for them, close."""
 
-    def __init__(self, preload: Sequence[str] = PRELOAD):
+    def __init__(self, preload: Sequence[str] = PRELOAD, start: bool = True):
+        """`start` False: no process, every task runs in this one when waited for."""
         self.pending: List[Pending] = []
         self.process: Optional[subprocess.Popen] = None
         self.answers: Optional[IO[str]] = None
+        if not start:
+            return
         try:
             read, write = os.pipe()
             self.process = subprocess.Popen(
@@ -93,12 +97,16 @@ class Finisher:
     def wait(self) -> None:
         """Every submitted task done: its answer read, or the task run here when the worker did not answer."""
         pending, self.pending = self.pending, []
-        for task in pending:
-            answer = self._answer() if self.alive() else None
-            if answer is None:
-                call(task.task, task.args, task.trust, task.log_path)
-            elif not answer.get("ok"):
-                log.warning("end-of-run task %s failed in the worker: %s", task.task, answer.get("error"))
+        try:
+            for task in pending:
+                answer = self._answer() if self.alive() else None
+                if answer is None:
+                    call(task.task, task.args, task.trust, task.log_path)
+                elif not answer.get("ok"):
+                    log.warning("end-of-run task %s failed in the worker: %s", task.task, answer.get("error"))
+        except BaseException:  # Ctrl-C while waiting: the worker's half-done work is not waited for
+            self.close(at_once=True)
+            raise
 
     def _answer(self) -> Optional[dict]:
         assert self.answers is not None
@@ -140,6 +148,24 @@ _shared: Optional[Finisher] = None
 _started_in: Any = None
 
 
+def spare_core() -> bool:
+    """Whether a second process would run beside this one: a core the machine's load leaves free.
+
+    On a busy machine (or one core) the worker's imports would only take turns with ours, and its
+    second import of torch would cost more than it saves: the tasks then run in this process.
+    GDRUN_FINISHER=0 or 1 decides it instead.
+    """
+    told = os.environ.get("GDRUN_FINISHER")
+    if told in ("0", "1"):
+        return told == "1"
+    cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # no load average (Windows): count the cores alone
+        load = 0.0
+    return cores > 1 and load <= cores - 1
+
+
 def surroundings() -> Any:
     """What a worker inherits when it starts and a task may depend on: the folder, import path, environment."""
     return os.getcwd(), tuple(sys.path), tuple(sorted(os.environ.items()))
@@ -154,7 +180,7 @@ def shared() -> Finisher:
         _shared.close()
         _shared = None
     if _shared is None:
-        _shared, _started_in = Finisher(), now
+        _shared, _started_in = Finisher(start=spare_core()), now
         atexit.register(_shared.close)
     return _shared
 

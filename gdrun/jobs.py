@@ -44,6 +44,7 @@ from gdrun.rundir.layout import RunPaths, holds_runs, is_run_folder, is_sweep_fo
 from gdrun.rundir.logfile import attached
 from gdrun.rundir.reader import YAML_LOADER
 from gdrun.training import signals
+from gdrun.training.display import clear_status
 
 if TYPE_CHECKING:
     from gdrun.training.runner import Resume
@@ -278,6 +279,7 @@ def outcome(summary: Dict, folder: Path, in_sweep: bool) -> Optional[float]:
 
 def job_failed(folder: Path, message: str, code: int, in_sweep: bool) -> Optional[float]:
     """End the command, or let a sweep's other jobs go on (no metric for this job: None)."""
+    clear_status()
     if code > 128:  # stopped by a signal: said as what happened, not as an error
         print(f"gdrun: {folder}: {message}", file=sys.stderr)
         if not in_sweep:
@@ -290,6 +292,7 @@ def job_failed(folder: Path, message: str, code: int, in_sweep: bool) -> Optiona
 
 
 def fail(message: str, code: int) -> NoReturn:
+    clear_status()
     print(f"gdrun: error: {message}", file=sys.stderr)
     sys.exit(code)
 
