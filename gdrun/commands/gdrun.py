@@ -88,13 +88,15 @@ def quick_exit(code: Union[int, str, None]) -> NoReturn:
     That teardown frees, one by one, every module and object torch, Hydra and matplotlib made,
     and runs the cyclic collector over them: 1.3 s here after `import torch, torch._dynamo` alone,
     for nothing, since every file of the run is already written whole and synced. What an exit
-    must still do is done first: other threads finished, the exit handlers run (logging's flush
-    and close, the finishing worker's end, loggers' close), the standard streams flushed.
+    must still do is done first: the exit handlers run (logging's flush and close, the finishing
+    worker's end, loggers' close), the standard streams flushed. While other (non-daemon) threads
+    run, the usual exit is taken instead.
     """
     main_thread = threading.main_thread()
-    for thread in threading.enumerate():
-        if thread is not main_thread and not thread.daemon:
-            thread.join()
+    if any(thread is not main_thread and not thread.daemon for thread in threading.enumerate()):
+        # A library's threads still run (joblib's executor): they end through Python's own shutdown,
+        # which first calls the hooks that tell them to (threading._register_atexit), then joins them.
+        sys.exit(code)
     atexit._run_exitfuncs()
     if isinstance(code, str):  # sys.exit("message"): said on stderr, status 1, as Python does
         print(code, file=sys.stderr)

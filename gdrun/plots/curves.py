@@ -118,8 +118,9 @@ def cost_panel(ax, run: RunFolder, upto: int, per_epoch: Optional[int]) -> None:
             shown.append(val)
     zoomed = upto < len(iterations["step"])
     ax.set_xlabel(
-        "parameter updates done (iteration k's batch cost at k - 1, before its update)"
-        + (f": the first {upto} iterations, zoomed" if zoomed else "")
+        f"parameter updates done: the first {upto} iterations, zoomed"
+        if zoomed
+        else "parameter updates done (iteration k's batch cost at k - 1, before its update)"
     )
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no "iteration 1.25" on short runs
     style.cost_scale(ax, np.concatenate(shown))
