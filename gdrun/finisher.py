@@ -119,6 +119,11 @@ class Finisher:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def end(self) -> None:
+        """At exit: a worker with nothing left to do (every task waited for, or a job refused before any) is
+        stopped at once rather than waited for while it still imports."""
+        self.close(at_once=not self.pending)
+
     def close(self, at_once: bool = False) -> None:
         """End the worker: after its tasks (EOF on its stdin), or `at_once` (a stopped command)."""
         process, self.process = self.process, None
@@ -181,7 +186,7 @@ def shared() -> Finisher:
         _shared = None
     if _shared is None:
         _shared, _started_in = Finisher(start=spare_core()), now
-        atexit.register(_shared.close)
+        atexit.register(_shared.end)
     return _shared
 
 

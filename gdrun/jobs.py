@@ -67,11 +67,12 @@ def run_job(cfg: DictConfig, folder: Path, resume: Optional["Resume"] = None, qu
     held_before = lock.holds(folder)
     with output:
         display.first_line(cfg, folder)  # before torch is imported: an answer within half a second
-        # The pictures' imports (matplotlib, ...) start now in a second process, beside torch's here.
-        worker = finisher.shared() if cfg.plots else None
+        worker = None
         try:
             check_values(cfg)
             lock.claim(folder)
+            # The pictures' imports (matplotlib, ...) start now in a second process, beside torch's here.
+            worker = finisher.shared() if cfg.plots else None
             display.status("starting PyTorch...")
             from gdrun.training.runner import train
 

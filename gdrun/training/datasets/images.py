@@ -29,6 +29,12 @@ def torchvision_dataset(dataset: str, root: str, download: bool) -> Dataset:
         loaded = cache.cached(
             "torchvision", files, {"dataset": dataset}, lambda: _decode_torchvision(dataset, root, download)
         )
+    elif not download:  # said at once, without importing torchvision (~1.5 s) to hear it say so
+        missing = ", ".join(path.name for path in files if not path.is_file())
+        raise GdrunError(
+            f"{dataset} not found under data.root={root} (looked in {raw}); "
+            f"place the four IDX files there, or allow data.download=true.\n  missing: {missing}"
+        )
     else:
         loaded = _decode_torchvision(dataset, root, download)
     classes = list(loaded["classes"])
