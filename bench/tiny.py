@@ -36,7 +36,7 @@ class Case:
         return self.epochs * -(-self.samples // self.batch_size)
 
 
-# The labs of shared/labs.md with the fewest samples and smallest batches.
+# The labs of docs/course.md with the fewest samples and smallest batches.
 CASES = [
     Case("linreg_sgd", samples=60, batch_size=1, epochs=10, lr=0.1, loss="mse"),
     Case("logistic_minibatch", samples=20, batch_size=5, epochs=500, lr=0.01, loss="bce"),

@@ -1,5 +1,5 @@
 """`python -m gdrun` is the `gdrun` command."""
 
-from gdrun.commands.gdrun import main
+from gdrun.commands.gdrun import console
 
-main()
+console()

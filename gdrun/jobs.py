@@ -15,6 +15,7 @@ import shlex
 import shutil
 import signal
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 from types import ModuleType
@@ -26,6 +27,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from gdrun import finisher
 from gdrun.config.checks import check_values
 from gdrun.config.targets import modules_named, trusting, upgrade
 from gdrun.errors import (
@@ -43,6 +45,7 @@ from gdrun.rundir.layout import SWEEP_RECORD, RunPaths, holds_runs, is_run_folde
 from gdrun.rundir.logfile import attached
 from gdrun.rundir.loggers import pictures_drawn
 from gdrun.training import signals
+from gdrun.training.display import clear_status
 
 if TYPE_CHECKING:
     from gdrun.training.runner import Resume
@@ -58,17 +61,28 @@ def run_job(cfg: DictConfig, folder: Path, resume: Optional["Resume"] = None, qu
     the reason, and the traceback goes to the run's gdrun.log. A fault of the machine (a full
     disk) is raised as MachineError, its temporary files removed.
     """
-    from gdrun.training.lr_find import find_lr
-    from gdrun.training.runner import train
+    from gdrun.training import display  # the console, without torch
 
+    started = job_started()
     output = contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext()
     held_before = lock.holds(folder)
     with output:
+        display.first_line(cfg, folder)  # before torch is imported: an answer within half a second
+        worker = None
         try:
             check_values(cfg)
             lock.claim(folder)
+            # The pictures' imports (matplotlib, ...) start now in a second process, beside torch's here;
+            # a range test's answer is its picture, plots or not.
+            worker = finisher.shared() if cfg.plots or lr_find_asked(cfg) else None
+            display.status("starting PyTorch...")
+            from gdrun.training import finishing
+            from gdrun.training.lr_find import find_lr
+            from gdrun.training.runner import train
+
             # lr_find=true: a learning-rate range test instead of training (training.lr_find)
-            summary = find_lr(cfg, folder) if lr_find_asked(cfg) else train(cfg, folder, resume)
+            with finishing.worker(worker):  # classes.csv's scikit-learn there too
+                summary = find_lr(cfg, folder) if lr_find_asked(cfg) else train(cfg, folder, resume)
         except KeyboardInterrupt:
             record_failure(folder, "interrupted", "stopped at once by a second Ctrl-C")
             raise
@@ -86,21 +100,37 @@ def run_job(cfg: DictConfig, folder: Path, resume: Optional["Resume"] = None, qu
         finally:
             if not held_before:
                 lock.release(folder)
-        if cfg.plots or lr_find_asked(cfg):  # a range test's answer is its picture
+        if worker is not None:
             # The pictures read the run back from its folder; the targets this command line named
             # (a model class of the user's own) are the user's, so they are trusted for that.
-            with trusting(modules_named(cfg)):
-                draw_pictures(folder)
+            display.status("drawing the pictures...")
+            where = Path(folder).absolute()
+            log_file = RunPaths(where).log
+            worker.submit(DRAW, str(where), trust=modules_named(cfg), log_path=log_file if log_file.exists() else None)
+            worker.wait()
             keep_pictures(folder, cfg.loggers)
-        from gdrun.training.display import final_table
-
-        final_table(summary, folder)
+        display.final_table(summary, folder, waited=time.time() - started)
     return summary
 
 
 def lr_find_asked(cfg: DictConfig) -> bool:
     """lr_find=true: the job is a learning-rate range test (a config from before lr_find has none)."""
     return bool(OmegaConf.select(cfg, "lr_find.enabled", default=False))
+
+
+# The end-of-run task that draws a run's pictures (run by gdrun.finisher's worker process).
+DRAW = "gdrun.jobs:draw_pictures"
+_jobs_started = 0
+
+
+def job_started() -> float:
+    """When the user started waiting for this job: the process's start for its first job (the Enter
+    of `gdrun ...`), now for the later ones of a process that runs several (labs, the Python API)."""
+    from gdrun.training.display import process_started
+
+    global _jobs_started
+    _jobs_started += 1
+    return process_started() if _jobs_started == 1 else time.time()
 
 
 # A full disk, a quota, an I/O error, a read-only file system: the machine's fault, not the input's.
@@ -166,12 +196,12 @@ def record_failure(folder: Path, status: str, message: str) -> None:
     write_json(path, summary)
 
 
-def draw_pictures(folder: Path) -> None:
+def draw_pictures(folder: Union[str, Path]) -> None:
     """The run's pictures, drawn from its files; a plotting failure never costs the run."""
     from gdrun.plots import draw_run
 
     try:
-        draw_run(folder)
+        draw_run(Path(folder))
     except Exception:  # the run's files are safe; say so and go on
         log.warning("could not draw the pictures of %s (the run's files are complete)", folder, exc_info=True)
 
@@ -271,6 +301,7 @@ def outcome(summary: Dict, folder: Path, in_sweep: bool, told: bool = False) -> 
 
 def job_failed(folder: Path, message: str, code: int, in_sweep: bool) -> Optional[float]:
     """End the command, or let a sweep's other jobs go on (no metric for this job: None)."""
+    clear_status()
     if code > 128:  # stopped by a signal: said as what happened, not as an error
         print(f"gdrun: {folder}: {message}", file=sys.stderr)
         if not in_sweep:
@@ -283,6 +314,7 @@ def job_failed(folder: Path, message: str, code: int, in_sweep: bool) -> Optiona
 
 
 def fail(message: str, code: int) -> NoReturn:
+    clear_status()
     print(f"gdrun: error: {message}", file=sys.stderr)
     sys.exit(code)
 

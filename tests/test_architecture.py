@@ -16,6 +16,7 @@ LAYERS = {
     "gdrun.training": 3,
     "gdrun.plots": 4,
     "gdrun.jobs": 5,
+    "gdrun.finisher": 5,
     "gdrun.sweeps": 5,
     "gdrun.selection": 5,
     "gdrun.api": 5,

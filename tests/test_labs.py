@@ -30,7 +30,7 @@ def test_every_lab_has_a_preset_that_names_its_source_and_command():
     for name in labs.LABS:
         lines = (LAB_CONF / f"{name}.yaml").read_text().splitlines()
         assert lines[0] == "# @package _global_"
-        assert lines[1].startswith(f"# Lab {name}: ") and "shared/seeds/" in lines[1]
+        assert lines[1].startswith(f"# Lab {name}: ") and "docs/course.md" in lines[1]
         assert any(
             line.strip() == f"#   gdrun lab={name}" or line.startswith(f"#   gdrun lab={name} ") for line in lines[:4]
         ), name

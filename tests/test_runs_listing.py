@@ -46,11 +46,15 @@ def test_lists_runs_newest_first_with_status_best_metric_and_overrides(outputs):
     assert result.returncode == 0, result.stderr
     header, *lines = result.stdout.splitlines()
     assert header.split() == ["TIME", "STATUS", "BEST", "FOLDER", "OVERRIDES"]
+    # The sweep's job refused for optim.lr=-1 is not a run of the user's: left out, and said so.
+    assert [line.split()[2] for line in lines] == ["completed", "completed"]
+    assert "1 refused before training, listed with --all" in result.stderr
+    folders = ["multirun/2026-01-02/0", "2026-01-01/old"]
+    assert [next(w for w in line.split() if "/" in w) for line in lines] == folders
+    assert "train_loss 1.055" in lines[0]  # the default line lab after two epochs: its best training loss
+    header, *lines = gdrun_runs(str(outputs), "--all").stdout.splitlines()
     assert [line.split()[2] for line in lines] == ["failed", "completed", "completed"]
     assert lines[0].endswith("optim.lr=-1")  # the overrides the job was started with
-    folders = ["multirun/2026-01-02/1", "multirun/2026-01-02/0", "2026-01-01/old"]
-    assert [next(w for w in line.split() if "/" in w) for line in lines] == folders
-    assert "train_loss 1.055" in lines[1]  # the default line lab after two epochs: its best training loss
 
 
 def test_filters_by_status(outputs):

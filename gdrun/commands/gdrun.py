@@ -9,14 +9,16 @@ disk, an I/O error); 128 + the signal when interrupted
 (130 for Ctrl-C, 143 for SIGTERM).
 """
 
-import gc
+import atexit
+import contextlib
 import os
 import shlex
 import signal
 import sys
+import threading
 from importlib.resources import files
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, NoReturn, Optional, Sequence, Union
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -71,12 +73,41 @@ def main() -> None:
         jobs.fail(explain(error), EXIT_BAD_INPUT)
     finally:
         signals.release()
-        # Python's last garbage collection at exit scans every object torch and Hydra made
-        # (~0.5 s here); nothing of ours needs it, so hand them all to the permanent generation.
-        # Not once triton is loaded (torch.optim and torchvision bring it in through
-        # torch._dynamo): its nanobind extension then reports the uncollected objects as leaks.
-        if "triton" not in sys.modules:
-            gc.freeze()
+
+
+def console() -> NoReturn:
+    """The `gdrun` command's process: main(), then an exit without tearing the interpreter down."""
+    code: Union[int, str, None] = 0
+    try:
+        main()
+    except SystemExit as stop:
+        code = stop.code
+    quick_exit(code)
+
+
+def quick_exit(code: Union[int, str, None]) -> NoReturn:
+    """Exit once everything is said and written, skipping Python's teardown of the interpreter.
+
+    That teardown frees, one by one, every module and object torch, Hydra and matplotlib made,
+    and runs the cyclic collector over them: 1.3 s here after `import torch, torch._dynamo` alone,
+    for nothing, since every file of the run is already written whole and synced. What an exit
+    must still do is done first: the exit handlers run (logging's flush and close, the finishing
+    worker's end, loggers' close), the standard streams flushed. While other (non-daemon) threads
+    run, the usual exit is taken instead.
+    """
+    main_thread = threading.main_thread()
+    if any(thread is not main_thread and not thread.daemon for thread in threading.enumerate()):
+        # A library's threads still run (joblib's executor): they end through Python's own shutdown,
+        # which first calls the hooks that tell them to (threading._register_atexit), then joins them.
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    if isinstance(code, str):  # sys.exit("message"): said on stderr, status 1, as Python does
+        print(code, file=sys.stderr)
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code or 0)
 
 
 def stopped(launch_ended: bool, resumed: Optional[Path]) -> int:

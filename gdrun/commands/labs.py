@@ -4,8 +4,11 @@
   gdrun-labs slope shallow_net       the ones named
   gdrun-labs --data-root ~/data      MNIST from ~/data/MNIST/raw/ (skipped when not found)
 
-The table is printed and written to OUT/labs.md and OUT/labs.csv; lab NAME's run folder is
-OUT/NAME/, which a later gdrun-labs replaces. It replaces only folders it made itself (they hold
+  gdrun-labs --docs docs/labs.md     and the table into that page (between its gdrun-labs lines)
+
+The table is printed and written to OUT/labs.md and OUT/labs.csv; labs named on the command line
+replace their own rows of an earlier table there, the others' rows are kept. Lab NAME's run folder
+is OUT/NAME/, which a later gdrun-labs replaces. It replaces only folders it made itself (they hold
 its mark, layout.LAB_MARK): anything else at OUT/NAME is left alone and the command stops first.
 How each lab is judged: gdrun.labs.compare.
 """
@@ -25,6 +28,7 @@ from gdrun.labs.compare import (
     References,
     Row,
     compare_synthetic,
+    earlier_rows,
     foreign_folder,
     mnist_missing,
     print_table,
@@ -32,6 +36,7 @@ from gdrun.labs.compare import (
     run_mnist,
     summary_line,
     write_csv,
+    write_docs,
     write_markdown,
 )
 
@@ -56,6 +61,11 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
         help="where MNIST/raw/ is looked for (default: ./data); MNIST is skipped when absent",
     )
     parser.add_argument("--plots", action="store_true", help="draw each run's pictures into its plots/ folder")
+    parser.add_argument(
+        "--docs",
+        type=Path,
+        help="also write the table into this page (docs/labs.md), between its gdrun-labs lines",
+    )
     parser.add_argument(
         "--jobs",
         type=int,
@@ -123,13 +133,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         compare_waiting(block=True)
     finally:
         references.close()
-    table = [rows[name] for name in names]
+    table = with_earlier(out, [rows[name] for name in names])
     line = summary_line(table, time.perf_counter() - started)
+    if args.docs is not None:
+        write_docs(args.docs, table, line)
     write_markdown(out / TABLES[0], table, line)
     write_csv(out / TABLES[1], table)
     print_table(table, line)
     print(f"table: {out / TABLES[0]}, {out / TABLES[1]}")
     return 0 if all(r.status != "differs" for r in table) else 1
+
+
+def with_earlier(out: Path, rows: List[Row]) -> List[Row]:
+    """This command's rows, with those of the labs it did not run kept from OUT's earlier table, in LABS' order:
+    `gdrun-labs slope` after a full run updates slope's row and keeps the rest."""
+    ran = {row.lab for row in rows}
+    kept = [row for row in earlier_rows(out / TABLES[1]) if row.lab not in ran]
+    order = list(LABS)
+    return sorted([*rows, *kept], key=lambda row: order.index(row.lab))
 
 
 def refuse(out: Path, names: Sequence[str]) -> List[str]:

@@ -3,6 +3,8 @@
     gdrun-runs                          every run and sweep job under ./outputs
     gdrun-runs outputs/multirun --status failed,diverged
     gdrun-runs --check                  every file of every run read, rows and checkpoints too
+    gdrun-runs --all                    the refused too (failed before training: a bad value, no data), as
+                                        --status failed lists them
 
 Light (no torch): it reads each folder's summary.json, .hydra/ and gdrun.log through RunFolder,
 the same reader the sweep summary uses, so both say the same status. A run whose files are
@@ -53,8 +55,17 @@ def best(run: RunFolder) -> str:
     return f"{entry.get('metric') or 'best'} {entry['value']:.4g}"
 
 
+def refused(run: RunFolder) -> bool:
+    """A run refused before it trained (a sweep's job with a bad value or missing data): failed, with no
+    metric row and no checkpoint. Not a run of the user's: listed only with --all."""
+    paths = run.paths
+    trained = paths.iterations.exists() or paths.epochs.exists() or paths.checkpoints.exists()
+    return run.status == "failed" and not trained
+
+
 def rows(root: Path, statuses: Optional[Sequence[str]] = None, check: bool = False) -> List[dict]:
-    """The table's rows, newest first, keeping only `statuses` when given; `check` reads every file."""
+    """The table's rows, newest first, keeping only `statuses` when given; `check` reads every file.
+    A row's `refused` says whether the run was refused before training (see `refused`)."""
     runs = [RunFolder(path) for path in find_runs(root)]
     found = sorted(((started(run), run) for run in runs), key=lambda pair: pair[0], reverse=True)
     table = []
@@ -71,6 +82,7 @@ def rows(root: Path, statuses: Optional[Sequence[str]] = None, check: bool = Fal
                 "folder": str(run.path.relative_to(root)) if run.path != root else ".",
                 # what is wrong after the overrides: the last column, left ragged, keeps one line per run
                 "overrides": " — ".join(filter(None, [" ".join(run.overrides), "; ".join(problems)])),
+                "refused": not problems and refused(run),
             }
         )
     return table
@@ -93,16 +105,25 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument(
         "--check", action="store_true", help="read every file of each run (slower): junk in the tables' rows too"
     )
+    parser.add_argument(
+        "--all", action="store_true", help="list the runs refused before training too (a bad value, missing data)"
+    )
     args = parser.parse_args(argv)
     root = Path(args.dir)
     if not root.is_dir():
         parser.exit(2, f"gdrun-runs: error: no folder {root} (runs land in outputs/ of the folder gdrun ran in)\n")
     statuses = args.status.split(",") if args.status else None
     table = rows(root, statuses, args.check)
+    everything = args.all or (statuses is not None and "failed" in statuses)  # asked for failures: all of them
+    hidden = 0 if everything else sum(row["refused"] for row in table)
+    table = table if everything else [row for row in table if not row["refused"]]
+    said = f" ({hidden} refused before training, listed with --all)" if hidden else ""
     if not table:
-        print(f"no runs under {root}" + (f" with status {args.status}" if statuses else ""), file=sys.stderr)
+        print(f"no runs under {root}" + (f" with status {args.status}" if statuses else "") + said, file=sys.stderr)
         return
     print(format_table(table))
+    if said:
+        print(said.strip(" ()"), file=sys.stderr)
 
 
 if __name__ == "__main__":

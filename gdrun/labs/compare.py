@@ -22,7 +22,7 @@ from gdrun.config import schema
 from gdrun.errors import GdrunError
 from gdrun.jobs import run_job
 from gdrun.labs import notebooks
-from gdrun.rundir.files import read_csv
+from gdrun.rundir.files import read_csv, replace_atomically
 from gdrun.rundir.layout import LAB_MARK, RunPaths
 
 DEFAULT_OUT = Path("outputs") / "labs"
@@ -338,10 +338,33 @@ def mnist_missing(data_root: Path) -> Optional[str]:
     return f"skipped: MNIST not found under data.root ({raw} lacks {len(missing)} of its 4 IDX files)"
 
 
+# The official MNIST: training and test images.
+MNIST_SIZES = (60_000, 10_000)
+
+
+def mnist_sizes(data_root: Path) -> Tuple[int, int]:
+    """How many images the training and test IDX files under data_root hold (their headers' counts)."""
+    raw = data_root / "MNIST" / "raw"
+    counts = []
+    for name in (MNIST_FILES[0], MNIST_FILES[2]):
+        with open(raw / name, "rb") as f:
+            header = f.read(8)
+        counts.append(int.from_bytes(header[4:8], "big") if len(header) == 8 else 0)
+    return counts[0], counts[1]
+
+
 def run_mnist(lab: Lab, out: Path, data_root: Path, plots: bool) -> Row:
     notebook = "test accuracy ≈ 82.5% (its runs: " + ", ".join(f"{100 * a:.2f}%" for a in MNIST_RUNS) + ")"
     why = mnist_missing(data_root)
     if why is not None:
+        return Row(lab.name, lab.source, notebook, "", why, "skipped")
+    sizes = mnist_sizes(data_root)
+    if sizes != MNIST_SIZES:  # another MNIST-shaped set (a sample, a test's): its accuracy is not comparable
+        said = f"{sizes[0]:,} training and {sizes[1]:,} test images"
+        why = (
+            f"not compared: the MNIST under data.root has {said}, not the official "
+            f"{MNIST_SIZES[0]:,} and {MNIST_SIZES[1]:,}; the notebook's accuracy is for the official set"
+        )
         return Row(lab.name, lab.source, notebook, "", why, "skipped")
     folder = out / lab.name
     tick = time.perf_counter()
@@ -464,6 +487,63 @@ def write_csv(path: Path, rows: List[Row]) -> None:
         for r in rows:
             values = {**vars(r), "command": LABS[r.lab].command}
             writer.writerow(["" if values[c] is None else values[c] for c in CSV_COLUMNS])
+
+
+def earlier_rows(path: Path) -> List[Row]:
+    """The rows of an earlier labs.csv (write_csv's); [] when there is none or it cannot be read."""
+    numbers = ("max_abs_diff", "max_rel_diff", "gdrun_seconds", "notebook_seconds")
+    try:
+        with open(path, newline="") as f:
+            found = list(csv.DictReader(f))
+        rows = []
+        for values in found:
+            fields = {c: values[c] for c in CSV_COLUMNS if c != "command"}
+            fields["bit_exact"] = fields["bit_exact"] == "True"
+            for name in numbers:
+                fields[name] = float(fields[name]) if fields[name] else None
+            rows.append(Row(**fields))  # type: ignore[arg-type]
+        return [row for row in rows if row.lab in LABS]
+    except (OSError, KeyError, ValueError, TypeError):  # missing, cut, or another tool's file: not kept
+        return []
+
+
+# Between these lines of docs/labs.md, `gdrun-labs --docs docs/labs.md` writes its table.
+DOCS_BEGIN = "<!-- gdrun-labs --docs: the table below is written by the command; edit around it -->"
+DOCS_END = "<!-- gdrun-labs --docs: end of the table -->"
+# What in the table may differ on another machine, said under it.
+MAY_VARY = (
+    'Which numbers may vary by machine: the seconds; for the labs at "float precision", how far apart the '
+    "costs are and what share of the tolerance that is (a matrix product sums in the order the CPU's BLAS "
+    "library chooses); and MNIST's accuracy (its order is shuffled, its files downloaded). The notebook's "
+    'numbers, "the same" and "to the bit" do not vary: they are float32 arithmetic done in the same order.'
+)
+
+
+def docs_table(rows: List[Row], line: str) -> str:
+    """The labs' table as docs/labs.md shows it: each lab linked to its section, "the same" where gdrun's
+    headline numbers print as the notebook's."""
+
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    lines = ["| lab | notebook | gdrun | agreement |", "| --- | --- | --- | --- |"]
+    for r in rows:
+        gdrun, agreement = ("the same" if r.gdrun == r.notebook else r.gdrun), r.agreement
+        if r.status == "skipped":  # the reason without this machine's paths
+            gdrun, agreement = "skipped here", agreement.removeprefix("skipped: ").split(" (")[0]
+        lines.append(f"| [{r.lab}](#{r.lab}) | {cell(r.notebook)} | {cell(gdrun)} | {cell(agreement)} |")
+    return "\n".join([*lines, "", f"`gdrun-labs` said: {line}", "", MAY_VARY])
+
+
+def write_docs(path: Path, rows: List[Row], line: str) -> None:
+    """Put the table into the docs page `path`, between its DOCS_BEGIN and DOCS_END lines (GdrunError without)."""
+    text = path.read_text()
+    if DOCS_BEGIN not in text or DOCS_END not in text:
+        raise GdrunError(f"{path} has no lines {DOCS_BEGIN!r} and {DOCS_END!r} to write the table between.")
+    head, _, rest = text.partition(DOCS_BEGIN)
+    _, _, tail = rest.partition(DOCS_END)
+    page = f"{head}{DOCS_BEGIN}\n{docs_table(rows, line)}\n{DOCS_END}{tail}"
+    replace_atomically(path, lambda f: f.write(page.encode()))
 
 
 def print_table(rows: List[Row], line: str) -> None:

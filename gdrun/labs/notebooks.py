@@ -97,7 +97,7 @@ def slope(iterations: int = 4, lr: float = 0.1, seed: int = 0) -> dict:
 
     The notes show only the model/training cells; the data cell is the course's
     ``X = arange(-3, 3, 0.1).view(-1, 1); f = -3 * X; Y = f + 0.1 * randn(X.size())``.
-    The seed is not shown. ``seed=0`` follows shared/labs.md ("torch.manual_seed(0) in
+    The seed is not shown. ``seed=0`` follows docs/course.md ("torch.manual_seed(0) in
     000 and 001"); the other reading is ``seed=1``: the notes' last ``torch.manual_seed``
     before this lab is ``manual_seed(1)`` (section "Simple Dataset") and nothing in between
     draws random numbers.

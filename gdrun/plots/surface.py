@@ -8,6 +8,7 @@ The path is params.csv: (w, b) before the first step and after every step.
 """
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Tuple
 
@@ -26,6 +27,8 @@ GRID_3D = 41  # of the 3-D view, where more points only slow the drawing
 CHUNK = 2_000_000
 # The default range is +-(this much more than the path's largest |value|), rounded up.
 MARGIN = 1.15
+# Room left between a path's start and the picture's edge, as a share of the range.
+EDGE = 0.04
 # A run that did not complete frames the surface with its points within this many times its start (+1).
 NEAR_START = 10
 
@@ -75,24 +78,31 @@ def problem(run: RunFolder) -> Optional[Problem]:
 def cost_function(problem: Problem) -> Callable[..., np.ndarray]:
     """cost(w[, b]) on arrays of any (equal) shape: the run's loss over all training points, vectorised."""
     import torch
+    from torch.nn.functional import binary_cross_entropy_with_logits
 
     from gdrun.training.build import call
 
     loss = call(problem.loss, "loss", reduction="none")
     out = OUTPUTS[problem.loss.output]
-    x, y = torch.from_numpy(problem.x), torch.from_numpy(problem.y)
+    if problem.loss.output == "sigmoid" and problem.loss.get("_target_") == "torch.nn.BCELoss":
+        # BCELoss of sigmoid(z): where sigmoid rounds to 0 or 1, BCELoss clamps log(0) to -100, which draws
+        # staircase bands and a saw-tooth ridge that are not the function. The same cost from the logits
+        # is smooth everywhere and equal wherever the run's own computation did not saturate.
+        loss, out = partial(binary_cross_entropy_with_logits, reduction="none"), OUTPUTS["identity"]
+    # float64: a float32 cost of large logits is rounded into steps of its own
+    x, y = torch.from_numpy(problem.x).double(), torch.from_numpy(problem.y).double()
     chunk = max(1, CHUNK // len(x))
 
     @torch.no_grad()
     def cost(w: np.ndarray, b: Optional[np.ndarray] = None) -> np.ndarray:
-        w_flat = torch.as_tensor(np.ravel(w), dtype=torch.float32)
-        b_flat = torch.zeros_like(w_flat) if b is None else torch.as_tensor(np.ravel(b), dtype=torch.float32)
+        w_flat = torch.as_tensor(np.ravel(w), dtype=torch.float64)
+        b_flat = torch.zeros_like(w_flat) if b is None else torch.as_tensor(np.ravel(b), dtype=torch.float64)
         parts = []
         for start in range(0, len(w_flat), chunk):
             wc, bc = w_flat[start : start + chunk, None], b_flat[start : start + chunk, None]
             prediction = out(wc * x + bc)  # (grid points, n)
             parts.append(loss(prediction, y.expand_as(prediction)).mean(dim=1))
-        return torch.cat(parts).double().numpy().reshape(np.shape(w))
+        return torch.cat(parts).numpy().reshape(np.shape(w))
 
     return cost
 
@@ -108,6 +118,21 @@ def ranges(paths: List[np.ndarray], surface_range: Optional[Sequence[float]]) ->
         stacked = stacked[np.isfinite(stacked).all(axis=1)]
         half = [style.nice_ceiling(MARGIN * np.abs(stacked[:, i]).max()) if len(stacked) else 1.0 for i in range(width)]
     return [(-float(h), float(h)) for h in half]
+
+
+def showing(box: List[Tuple[float, float]], points: Sequence[np.ndarray]) -> List[Tuple[float, float]]:
+    """`box` widened just enough that markers at `points` (a path's start) on or near its edge are drawn whole,
+    not cut in half by it (the labs start on their grid's edge: w = -15 of w in ±15)."""
+    widened = []
+    for i, (lo, hi) in enumerate(box):
+        pad, reach = EDGE * (hi - lo), 0.1 * (hi - lo)  # points further out stay out: the box was asked for
+        values = [float(p[i]) for p in points if np.isfinite(p[i]) and lo - reach <= p[i] <= hi + reach]
+        if values and min(values) < lo + pad:
+            lo = min(values) - pad
+        if values and max(values) > hi - pad:
+            hi = max(values) + pad
+        widened.append((lo, hi))
+    return widened
 
 
 def framed(paths: List[Tuple[np.ndarray, str]]) -> List[np.ndarray]:
@@ -288,6 +313,7 @@ def draw_surface(
     box = ranges(
         framed([(prob.path, run.status)]), surface_range or (run.config.get("surface_range") if run.config else None)
     )
+    box = showing(box, [prob.path[0]])
     steps = len(prob.path) - 1
     ending = "" if run.status == "completed" else f", {run.status}"
     walk = Walk(prob.path, f"path of gradient descent ({steps} steps{ending})", style.END_COLOR)
@@ -339,6 +365,7 @@ def draw_paths(
     downhill = [(p.path, run.status) for p, run, *_ in drawn if run.status == "completed" and descends(cost, p.path)]
     frame = downhill or [(p.path, run.status) for p, run, *_ in drawn]
     box = ranges(framed(frame), surface_range or shared_range([run for _, run, *_ in drawn]))
+    box = showing(box, [p.path[0] for p, *_ in drawn])
     walks, stops, named = [], [], set()
     for p, run, label, color, dashes in drawn:
         path = p.path

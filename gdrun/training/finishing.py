@@ -8,10 +8,13 @@ without one), with its confusion counts, from scikit-learn's own functions; plot
 draws confusion.png from it.
 """
 
+import contextlib
 import copy
 import csv
+import importlib
 import io
-from typing import Any, Dict, List, Optional
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import torch
 
@@ -24,6 +27,33 @@ from gdrun.training.parts import Parts
 
 # classes.csv's columns before the confusion counts (one `predicted_<class>` column per class).
 CLASS_COLUMNS = ("class", "precision", "recall", "f1", "support")
+# classes.csv from the predictions: scikit-learn's part, a task the command's end-of-run worker may run.
+CLASS_TABLE = "gdrun.training.finishing:write_class_table"
+
+# The command's end-of-run worker (gdrun.finisher), while jobs.run_job lends it (`worker`): scikit-learn's
+# import (~1 s) then happens there, beside torch's in this process, and a cached run imports neither.
+_worker: Optional[Any] = None
+
+
+@contextlib.contextmanager
+def worker(finisher: Optional[Any]) -> Iterator[None]:
+    """Lend the end-of-run worker to the runs of this block (None: every task runs in this process)."""
+    global _worker
+    _worker = finisher
+    try:
+        yield
+    finally:
+        _worker = None
+
+
+def end_of_run_task(task: str, *args: Any) -> None:
+    """`task`(*args) done before this returns: by the lent worker, else here (gdrun.finisher.call's way)."""
+    if _worker is not None:
+        _worker.submit(task, *args)
+        _worker.wait()
+        return
+    module, _, name = task.partition(":")
+    getattr(importlib.import_module(module), name)(*args)
 
 
 def after_training(status: str, parts: Parts, paths: RunPaths, best: Optional[Dict], best_epoch: Optional[int]) -> Dict:
@@ -35,7 +65,8 @@ def after_training(status: str, parts: Parts, paths: RunPaths, best: Optional[Di
     if status == "diverged":  # NaN weights: nothing to measure
         return added
     if data.task != "regression":
-        write_classes(paths, class_table(parts))
+        true, predicted, names = class_predictions(parts)
+        end_of_run_task(CLASS_TABLE, str(paths.root), true, predicted, names)
     if status == "completed" and data.test is not None:
         added["test"] = test_metrics(parts, best_weights(best, paths), best_epoch)
     return added
@@ -76,15 +107,10 @@ def test_metrics(parts: Parts, best_state: Optional[Dict], best_epoch: Optional[
 
 
 @torch.no_grad()
-def class_table(parts: Parts) -> List[Dict]:
-    """classes.csv's rows: per class of the final model on the validation set (else the training set),
-    precision, recall, F1 and support, and how many of the class were predicted as each class.
-
-    scikit-learn's precision_recall_fscore_support and confusion_matrix, imported here: a run pays
-    for them (~1 s) once, at its end; a class never predicted has precision 0 (zero_division=0).
-    """
-    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
-
+@torch.no_grad()
+def class_predictions(parts: Parts) -> Tuple[List[int], List[int], List[str]]:
+    """The final model's predicted and true classes on the validation set (else the training set), and
+    the class names: what classes.csv is computed from."""
     data = parts.data
     split = data.val if data.val is not None else data
     parts.net.eval()
@@ -92,9 +118,22 @@ def class_table(parts: Parts) -> List[Dict]:
         predict(parts.net(split.x[i : i + 10_000]), split.task, parts.threshold).reshape(-1)
         for i in range(0, len(split), 10_000)
     ]
-    predicted = torch.cat(chunks).long().cpu().numpy()
-    true = split.y.reshape(-1).long().cpu().numpy()
-    names = data.classes or ["0", "1"]
+    predicted = torch.cat(chunks).long().cpu().tolist()
+    true = split.y.reshape(-1).long().cpu().tolist()
+    return true, predicted, list(data.classes or ["0", "1"])
+
+
+def write_class_table(folder: str, true: List[int], predicted: List[int], names: List[str]) -> None:
+    """classes.csv: per class, precision, recall, F1 and support, and how many of the class were predicted
+    as each class. scikit-learn's precision_recall_fscore_support and confusion_matrix, imported here (by
+    the end-of-run worker when there is one); a class never predicted has precision 0 (zero_division=0)."""
+    write_classes(RunPaths(Path(folder)), class_table(true, predicted, names))
+
+
+def class_table(true: List[int], predicted: List[int], names: List[str]) -> List[Dict]:
+    """classes.csv's rows (see write_class_table)."""
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
     labels = list(range(len(names)))
     precision, recall, f1, support = precision_recall_fscore_support(true, predicted, labels=labels, zero_division=0)
     counts = confusion_matrix(true, predicted, labels=labels)

@@ -6,15 +6,8 @@ differently in float32: over 600 SGD steps the costs drift apart by ~2e-6 relati
 than float precision allows when a lab is compared with its notebook.
 """
 
-from typing import Any, Callable
-
 import torch
 from torch.optim import Optimizer
-
-
-def _undecorated(method: Callable[..., Any]) -> Callable[..., Any]:
-    """The body torch's decorator wraps (functools.wraps keeps it as __wrapped__)."""
-    return getattr(method, "__wrapped__", method)
 
 
 class GD(Optimizer):
@@ -22,21 +15,6 @@ class GD(Optimizer):
 
     def __init__(self, params, lr: float, weight_decay: float = 0.0):
         super().__init__(params, {"lr": lr, "weight_decay": weight_decay})
-
-    # torch wraps these in torch._disable_dynamo, whose first call imports torch._dynamo
-    # (about 1.2-2 s here). Plain GD is never compiled, so call torch's own bodies directly;
-    # a tiny lab then starts in about half the time.
-    def add_param_group(self, param_group: dict) -> None:
-        _undecorated(Optimizer.add_param_group)(self, param_group)
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        _undecorated(Optimizer.zero_grad)(self, set_to_none)
-
-    def state_dict(self) -> dict:
-        return _undecorated(Optimizer.state_dict)(self)
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        _undecorated(Optimizer.load_state_dict)(self, state_dict)
 
     @torch.no_grad()
     def step(self, closure=None):

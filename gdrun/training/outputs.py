@@ -13,6 +13,7 @@ from typing import Any, Callable, Dict, List, Optional, Union
 
 import torch
 
+from gdrun.config.splits import held_out_name
 from gdrun.rundir.layout import RunPaths
 from gdrun.rundir.loggers import Logger, make_loggers
 from gdrun.training import checkpoints, metrics
@@ -87,7 +88,9 @@ class Outputs:
         self.traces = Traces(folder, parts.model, parts.data, fit_every, done)
         self.checkpoints = Checkpoints(self.paths, settings.checkpoint_every, settings.checkpoint_min_seconds)
         self.display = (
-            make_display(settings.title, parts.epochs, parts.steps_per_epoch) if settings.display else NoDisplay()
+            make_display(settings.title, parts.epochs, parts.steps_per_epoch, held_out=held_out_name(settings.config))
+            if settings.display
+            else NoDisplay()
         )
 
     def __enter__(self) -> "Outputs":

@@ -20,10 +20,11 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from gdrun.config.schema import what_ran
+from gdrun.config.splits import held_out_name
 from gdrun.rundir.environment import environment
 from gdrun.rundir.files import write_json
 from gdrun.rundir.layout import RunPaths
-from gdrun.training import checkpoints
+from gdrun.training import checkpoints, display
 from gdrun.training.best import Best
 from gdrun.training.build import describe_device
 from gdrun.training.controls import EarlyStop, step_controls
@@ -63,6 +64,8 @@ def prepare_resume(cfg: DictConfig, saved: Dict[str, Any], path: Path) -> Resume
 
 def train(cfg: DictConfig, folder: Path, resume: Optional[Resume] = None) -> Dict:
     """Train the experiment `cfg` describes into `folder` (or go on from `resume`); return its summary."""
+    if resume is None:
+        display.status(f"reading the data ({cfg.data.name})...")
     parts = resume.parts if resume else build(cfg)
     progress = resume.progress if resume else Progress()
     first = None if resume else epoch_row(parts, epoch=0, seconds=0.0)
@@ -286,7 +289,7 @@ def step_scheduler(scheduler: Optional[object], row: Dict) -> None:
 
 def title(cfg: DictConfig) -> str:
     """The run in one line: data, model, optimizer, learning rate, batch size."""
-    return f"{cfg.data.name} / {cfg.model.name} / {cfg.optim.name} lr={cfg.optim.lr:g} batch={cfg.optim.batch_size}"
+    return display.run_title(cfg)
 
 
 def make_summary(
@@ -307,6 +310,7 @@ def make_summary(
         "environment": environment(describe_device(parts.device)),
         "num_params": sum(p.numel() for p in parts.model.parameters()),
         "run": {**what_ran(cfg), "epochs": parts.epochs},
+        "val_set": held_out_name(cfg),  # "test" when the held-out set is the dataset's official test split
         "model_args": parts.model_args,
     }
     if status == "diverged":
