@@ -33,9 +33,8 @@ from gdrun.rundir.logfile import ConsoleFormatter, attached
 
 log = logging.getLogger("gdrun")
 
-# What the worker imports at once, while the main process imports torch: the pictures' needs;
-# scikit-learn's metrics last: a classifier's classes.csv (gdrun.training.finishing) is computed here too.
-PRELOAD = ("matplotlib", "matplotlib.figure", "gdrun.plots.draw", "torch", "gdrun.training.build", "sklearn.metrics")
+# What the worker imports at once, while the main process imports torch: the pictures' needs.
+PRELOAD = ("matplotlib", "matplotlib.figure", "gdrun.plots.draw", "torch", "gdrun.training.build")
 
 
 def call(task: str, args: Sequence[Any], trust: Sequence[str] = (), log_path: Optional[str] = None) -> None:

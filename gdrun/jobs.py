@@ -76,13 +76,11 @@ def run_job(cfg: DictConfig, folder: Path, resume: Optional["Resume"] = None, qu
             # a range test's answer is its picture, plots or not.
             worker = finisher.shared() if cfg.plots or lr_find_asked(cfg) else None
             display.status("starting PyTorch...")
-            from gdrun.training import finishing
             from gdrun.training.lr_find import find_lr
             from gdrun.training.runner import train
 
             # lr_find=true: a learning-rate range test instead of training (training.lr_find)
-            with finishing.worker(worker):  # classes.csv's scikit-learn there too
-                summary = find_lr(cfg, folder) if lr_find_asked(cfg) else train(cfg, folder, resume)
+            summary = find_lr(cfg, folder) if lr_find_asked(cfg) else train(cfg, folder, resume)
         except KeyboardInterrupt:
             record_failure(folder, "interrupted", "stopped at once by a second Ctrl-C")
             raise

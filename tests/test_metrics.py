@@ -2,10 +2,19 @@
 
 import pytest
 import torch
-from sklearn.metrics import f1_score, mean_absolute_error, mean_squared_error, r2_score, roc_auc_score
+from sklearn.metrics import (
+    confusion_matrix,
+    f1_score,
+    mean_absolute_error,
+    mean_squared_error,
+    precision_recall_fscore_support,
+    r2_score,
+    roc_auc_score,
+)
 from torch.testing import assert_close
 
 from gdrun.training import metrics
+from gdrun.training.finishing import class_table
 
 CASES = range(40)
 
@@ -106,3 +115,25 @@ def test_select_metric_names():
         with pytest.raises(Exception, match=said):
             metrics.headline(task, has_val, bad)
     assert metrics.better("val_rmse", 0.1, 0.2) and metrics.better("val_r2", 0.9, 0.2)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_classes_csv_is_sklearns_per_class_table(case):
+    """classes.csv's precision, recall, F1, support and confusion counts equal scikit-learn's, a class
+    never predicted (or never present) included."""
+    g = torch.Generator().manual_seed(case)
+    n, k = int(torch.randint(1, 80, (), generator=g)), int(torch.randint(2, 9, (), generator=g))
+    true = torch.randint(0, k, (n,), generator=g)
+    predicted = torch.randint(0, max(1, k - 2), (n,), generator=g)  # the last classes never predicted
+    names = [f"c{i}" for i in range(k)]
+    rows = class_table(true, predicted, names)
+    labels = list(range(k))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        true.numpy(), predicted.numpy(), labels=labels, zero_division=0
+    )
+    counts = confusion_matrix(true.numpy(), predicted.numpy(), labels=labels)
+    for i, row in enumerate(rows):
+        got = torch.tensor([row["precision"], row["recall"], row["f1"]], dtype=torch.float64)
+        assert_close(got, torch.tensor([precision[i], recall[i], f1[i]], dtype=torch.float64))
+        assert row["support"] == support[i]
+        assert [row[f"predicted_{name}"] for name in names] == counts[i].tolist()

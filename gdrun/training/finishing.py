@@ -4,17 +4,14 @@ The test set (training.splits) is evaluated here and nowhere else: with the fina
 with the best checkpoint's (the one validation chose), after the last epoch, so it never
 influences training, the best checkpoint, early stopping or a search. classes.csv is the final
 model's precision, recall, F1 and support per class on the validation set (the training set
-without one), with its confusion counts, from scikit-learn's own functions; plots/predictions.py
-draws confusion.png from it.
+without one), with its confusion counts, by scikit-learn's formulas (held equal to its functions by
+tests/test_metrics.py); plots/predictions.py draws confusion.png from it.
 """
 
-import contextlib
 import copy
 import csv
-import importlib
 import io
-from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 
@@ -27,33 +24,6 @@ from gdrun.training.parts import Parts
 
 # classes.csv's columns before the confusion counts (one `predicted_<class>` column per class).
 CLASS_COLUMNS = ("class", "precision", "recall", "f1", "support")
-# classes.csv from the predictions: scikit-learn's part, a task the command's end-of-run worker may run.
-CLASS_TABLE = "gdrun.training.finishing:write_class_table"
-
-# The command's end-of-run worker (gdrun.finisher), while jobs.run_job lends it (`worker`): scikit-learn's
-# import (~1 s) then happens there, beside torch's in this process, and a cached run imports neither.
-_worker: Optional[Any] = None
-
-
-@contextlib.contextmanager
-def worker(finisher: Optional[Any]) -> Iterator[None]:
-    """Lend the end-of-run worker to the runs of this block (None: every task runs in this process)."""
-    global _worker
-    _worker = finisher
-    try:
-        yield
-    finally:
-        _worker = None
-
-
-def end_of_run_task(task: str, *args: Any) -> None:
-    """`task`(*args) done before this returns: by the lent worker, else here (gdrun.finisher.call's way)."""
-    if _worker is not None:
-        _worker.submit(task, *args)
-        _worker.wait()
-        return
-    module, _, name = task.partition(":")
-    getattr(importlib.import_module(module), name)(*args)
 
 
 def after_training(status: str, parts: Parts, paths: RunPaths, best: Optional[Dict], best_epoch: Optional[int]) -> Dict:
@@ -65,8 +35,7 @@ def after_training(status: str, parts: Parts, paths: RunPaths, best: Optional[Di
     if status == "diverged":  # NaN weights: nothing to measure
         return added
     if data.task != "regression":
-        true, predicted, names = class_predictions(parts)
-        end_of_run_task(CLASS_TABLE, str(paths.root), true, predicted, names)
+        write_classes(paths, class_table(*class_predictions(parts)))
     if status == "completed" and data.test is not None:
         added["test"] = test_metrics(parts, best_weights(best, paths), best_epoch)
     return added
@@ -108,9 +77,9 @@ def test_metrics(parts: Parts, best_state: Optional[Dict], best_epoch: Optional[
 
 @torch.no_grad()
 @torch.no_grad()
-def class_predictions(parts: Parts) -> Tuple[List[int], List[int], List[str]]:
-    """The final model's predicted and true classes on the validation set (else the training set), and
-    the class names: what classes.csv is computed from."""
+def class_predictions(parts: Parts) -> Tuple[torch.Tensor, torch.Tensor, List[str]]:
+    """The final model's true and predicted classes on the validation set (else the training set), and
+    the class names: what classes.csv is counted from."""
     data = parts.data
     split = data.val if data.val is not None else data
     parts.net.eval()
@@ -118,25 +87,26 @@ def class_predictions(parts: Parts) -> Tuple[List[int], List[int], List[str]]:
         predict(parts.net(split.x[i : i + 10_000]), split.task, parts.threshold).reshape(-1)
         for i in range(0, len(split), 10_000)
     ]
-    predicted = torch.cat(chunks).long().cpu().tolist()
-    true = split.y.reshape(-1).long().cpu().tolist()
-    return true, predicted, list(data.classes or ["0", "1"])
+    return split.y.reshape(-1).long().cpu(), torch.cat(chunks).long().cpu(), list(data.classes or ["0", "1"])
 
 
-def write_class_table(folder: str, true: List[int], predicted: List[int], names: List[str]) -> None:
-    """classes.csv: per class, precision, recall, F1 and support, and how many of the class were predicted
-    as each class. scikit-learn's precision_recall_fscore_support and confusion_matrix, imported here (by
-    the end-of-run worker when there is one); a class never predicted has precision 0 (zero_division=0)."""
-    write_classes(RunPaths(Path(folder)), class_table(true, predicted, names))
+def class_table(true: torch.Tensor, predicted: torch.Tensor, names: List[str]) -> List[Dict]:
+    """classes.csv's rows: per class, precision, recall, F1 and support, and how many of the class were
+    predicted as each class (the confusion counts confusion.png draws).
 
-
-def class_table(true: List[int], predicted: List[int], names: List[str]) -> List[Dict]:
-    """classes.csv's rows (see write_class_table)."""
-    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
-
-    labels = list(range(len(names)))
-    precision, recall, f1, support = precision_recall_fscore_support(true, predicted, labels=labels, zero_division=0)
-    counts = confusion_matrix(true, predicted, labels=labels)
+    scikit-learn's precision_recall_fscore_support(zero_division=0) formulas on the confusion counts:
+    precision tp / predicted, recall tp / support, F1 2·tp / (predicted + support), 0 where the
+    denominator is 0; tests/test_metrics.py holds them equal to scikit-learn's own. Counted here rather
+    than by scikit-learn: importing sklearn.metrics costs ~1.2 s, more than a small run's training,
+    and a run whose data is cached imports no scikit-learn at all (issue 13).
+    """
+    n = len(names)
+    counts = torch.bincount(true * n + predicted, minlength=n * n).reshape(n, n)
+    tp, support, guessed = counts.diagonal().double(), counts.sum(1).double(), counts.sum(0).double()
+    precision = torch.where(guessed > 0, tp / guessed.clamp(min=1), 0.0)
+    recall = torch.where(support > 0, tp / support.clamp(min=1), 0.0)
+    both = guessed + support
+    f1 = torch.where(both > 0, 2 * tp / both.clamp(min=1), 0.0)
     rows = []
     for i, name in enumerate(names):
         row = {"class": name, "precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i])}
