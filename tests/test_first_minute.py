@@ -58,6 +58,22 @@ def test_digits_are_read_back_from_the_cache_without_scikit_learn(tmp_path):
     assert len(list((tmp_path / "cache" / "digits").glob("*.pt"))) == 1
 
 
+def test_a_second_digits_run_imports_no_scikit_learn_from_start_to_end(tmp_path):
+    """The whole run, its per-class table and pictures included (drawn here: no worker), not just its data."""
+    env = {**os.environ, "GDRUN_CACHE": str(tmp_path / "cache"), "GDRUN_FINISHER": "0", "OMP_NUM_THREADS": "1"}
+    imported = []
+    for run in ("first", "second"):
+        result = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "gdrun", "data=digits", "model=mlp", "optim.epochs=1",
+             f"hydra.run.dir={tmp_path / run}"],
+            cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert (tmp_path / run / "classes.csv").exists() and (tmp_path / run / "plots" / "confusion.png").exists()
+        imported.append({m.group(1) for m in re.finditer(r"\|\s+(sklearn|torchvision)(?:\.|\n|$)", result.stderr)})
+    assert imported == [{"sklearn"}, set()]  # the first run decoded the digits with scikit-learn; then none
+
+
 def test_mnist_is_read_back_from_the_cache_and_rebuilt_when_its_files_change(tmp_path):
     root = tmp_path / "data"
     write_mnist_like(root, n_train=30, n_test=10)
