@@ -17,7 +17,7 @@ import torch
 
 from gdrun.rundir.files import replace_atomically
 from gdrun.rundir.layout import RunPaths
-from gdrun.training import checkpoints
+from gdrun.training import checkpoints, metrics
 from gdrun.training.data import Dataset
 from gdrun.training.epoch import evaluate_set, predict
 from gdrun.training.parts import Parts
@@ -100,13 +100,11 @@ def class_table(true: torch.Tensor, predicted: torch.Tensor, names: List[str]) -
     than by scikit-learn: importing sklearn.metrics costs ~1.2 s, more than a small run's training,
     and a run whose data is cached imports no scikit-learn at all (issue 13).
     """
-    n = len(names)
-    counts = torch.bincount(true * n + predicted, minlength=n * n).reshape(n, n)
+    counts = metrics.confusion(predicted, true, len(names))
     tp, support, guessed = counts.diagonal().double(), counts.sum(1).double(), counts.sum(0).double()
     precision = torch.where(guessed > 0, tp / guessed.clamp(min=1), 0.0)
     recall = torch.where(support > 0, tp / support.clamp(min=1), 0.0)
-    both = guessed + support
-    f1 = torch.where(both > 0, 2 * tp / both.clamp(min=1), 0.0)
+    f1 = metrics.class_f1(counts)
     rows = []
     for i, name in enumerate(names):
         row = {"class": name, "precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i])}

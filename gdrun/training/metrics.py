@@ -131,12 +131,17 @@ def macro_f1(counts: Tensor) -> Tensor:
     predicted has no F1 and is left out of the mean, as scikit-learn's f1_score(average="macro")
     leaves out labels in neither y_true nor y_pred.
     """
+    present = (counts.sum(dim=-1) + counts.sum(dim=-2)) > 0
+    return class_f1(counts).sum(dim=-1) / present.sum(dim=-1).clamp(min=1)
+
+
+def class_f1(counts: Tensor) -> Tensor:
+    """(..., k) F1 of each class from (..., k, k) confusion counts: 2·TP_c / (true_c + predicted_c), 0 for a
+    class neither present nor predicted (scikit-learn's zero_division=0)."""
     counts = counts.double()
     tp = counts.diagonal(dim1=-2, dim2=-1)
     seen = counts.sum(dim=-1) + counts.sum(dim=-2)  # true + predicted, per class
-    present = seen > 0
-    f1 = torch.where(present, 2 * tp / seen.clamp(min=1), torch.zeros_like(tp))
-    return f1.sum(dim=-1) / present.sum(dim=-1).clamp(min=1)
+    return torch.where(seen > 0, 2 * tp / seen.clamp(min=1), torch.zeros_like(tp))
 
 
 def root_mean_squared_error(sse: Tensor, count: int) -> Tensor:
