@@ -29,6 +29,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from gdrun import finisher
 from gdrun.config.checks import check_values
+from gdrun.config.metric_names import lower_is_better
 from gdrun.config.targets import modules_named, trusting, upgrade
 from gdrun.errors import (
     EXIT_BAD_INPUT,
@@ -652,7 +653,7 @@ def group_account(results: Sequence[Union[Dict, Exception, None]]) -> str:
     said = []
     completed = [s for s in summaries if s["status"] == "completed"]
     if completed:
-        lower = str(completed[0]["best"]["metric"]).endswith("loss")  # as the sweep's account judges it
+        lower = lower_is_better(str(completed[0]["best"]["metric"]))
         top = (min if lower else max)(completed, key=lambda s: s["best"]["value"])
         said.append(f"{len(completed)} completed, best {top['best']['metric']} {top['best']['value']:.4g}")
     diverged = sorted(s["diverged_at_step"] for s in summaries if s["status"] == "diverged")
