@@ -11,6 +11,7 @@ can compare a run's costs with the notebook's to the last bit.
 
 import contextlib
 import ctypes
+import functools
 import json
 import os
 import re
@@ -185,8 +186,9 @@ def sync_all(paths: Iterable[Path]) -> None:
             os.close(fd)
 
 
+@functools.lru_cache(maxsize=None)
 def _syncfs() -> Optional[Callable[[int], int]]:
-    """libc's syncfs(fd) (Linux), or None."""
+    """libc's syncfs(fd) (Linux), or None; looked up once."""
     try:
         return ctypes.CDLL(None, use_errno=True).syncfs
     except (OSError, AttributeError):
