@@ -413,10 +413,13 @@ def draw_pictures(ran: List[Job]) -> None:
     print(f"gdrun: drawing the pictures of {len(drawn)} jobs", file=sys.stderr)
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(PICTURE_WORKERS, len(drawn)), mp_context=context) as pool:
-        list(pool.map(draw_job, [job.folder for job in drawn], [modules_named(job.task) for job in drawn]))
+        loggers = [OmegaConf.to_container(job.task.loggers) for job in drawn]
+        list(pool.map(draw_job, [job.folder for job in drawn], [modules_named(job.task) for job in drawn], loggers))
 
 
-def draw_job(folder: Path, trust: List[str]) -> None:
-    """In a worker: a job's pictures, trusting the targets its command line named, as run_job draws them."""
+def draw_job(folder: Path, trust: List[str], loggers: Any) -> None:
+    """In a worker: a job's pictures, trusting the targets its command line named, then handed to the loggers
+    that keep them (logger=mlflow), as run_job draws and hands them."""
     with trusting(trust):
         jobs.draw_pictures(folder)
+    jobs.keep_pictures(folder, loggers)
