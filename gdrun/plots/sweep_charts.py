@@ -50,20 +50,6 @@ def label(job, keys: Sequence[str]) -> str:
     return ", ".join(f"{key}={style.format_value(job.values.get(key))}" for key in keys) or f"job {job.number}"
 
 
-def line_styles(jobs, keys: Sequence[str]) -> List[Tuple[object, str]]:
-    """Per job (colour, line style): colour by the first swept key's value, style by the second's."""
-    if not keys:
-        return [(c, "-") for c in style.colors(len(jobs))]
-    first = values_of(jobs, keys[0])
-    palette = dict(zip(map(repr, first), style.colors(len(first))))
-    second = values_of(jobs, keys[1]) if len(keys) > 1 else [None]
-    dashes = {repr(v): LINESTYLES[i % len(LINESTYLES)] for i, v in enumerate(second)}
-    return [
-        (palette[repr(job.values.get(keys[0]))], dashes[repr(job.values.get(keys[1]))] if len(keys) > 1 else "-")
-        for job in jobs
-    ]
-
-
 @dataclass
 class Palette:
     """The colours of a swept key's values: named in a legend, or read off a colour bar (`scale`) when the
