@@ -55,6 +55,6 @@ def draw_lr_find(run: RunFolder, out: Path, formats: Sequence[str]) -> List[Path
     ax.set_xlim(low, high)
     ax.set_xlabel("learning rate (log scale)")
     ax.grid(True, which="major", alpha=0.3)
-    style.legend(ax, loc="upper left")
+    style.legend(ax, loc="lower left")  # small rates keep the first loss: the curve starts high on the left
     style.title(fig, "Learning-rate range test: loss against the rate", run.title())
     return style.save(fig, out, "lr_find", formats)
