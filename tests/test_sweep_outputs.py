@@ -328,3 +328,20 @@ def test_a_real_seed_sweep_ends_with_its_account_after_the_jobs_tables(tmp_path)
     assert groups[0].startswith("optim.lr,n,jobs,best_value_mean,") and len(groups) == 3
     for name in ("learning_curves", "final_metric"):
         assert_picture(sweep / f"{name}.png")
+
+
+def test_a_heat_map_is_drawn_for_a_grid_not_for_a_searchs_scattered_samples():
+    from types import SimpleNamespace
+
+    from gdrun.plots.sweep_charts import is_grid
+
+    def jobs(pairs):
+        return [SimpleNamespace(values={"optim.lr": lr, "optim.momentum": m}) for lr, m in pairs]
+
+    keys = ["optim.lr", "optim.momentum"]
+    grid = [(lr, m) for lr in range(16) for m in range(16)]
+    assert is_grid(jobs(grid), keys)  # a 16 x 16 grid: its stability region at a glance
+    assert is_grid(jobs(grid[::2]), keys)  # half its pairs still reads as a grid
+    assert not is_grid(jobs([(i, i % 3) for i in range(20)]), keys)  # 20 sampled rates: scattered cells
+    assert not is_grid(jobs([(lr, m) for lr in range(30) for m in range(2)]), keys)  # more than MAX_GRID values
+    assert is_grid(jobs([(i, i % 3) for i in range(6)]), keys)  # a few values each: as before

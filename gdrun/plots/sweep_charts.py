@@ -24,9 +24,10 @@ LINESTYLES = ("-", "--", ":", "-.")
 # More lines than this in a final-metric panel, or values than this on a heat map's axis (a
 # search's sampled values), and they are drawn as one cloud of points, and no heat map.
 MAX_GROUPS = 8
-MAX_CELLS = 24
-# A heat map with more values than this on an axis has no numbers in its cells: the colour bar reads it.
-MAX_LABELLED = 12
+MAX_CELLS = 12
+# A heat map with more values than MAX_CELLS on an axis (up to this many) is drawn when it is a grid (at
+# least half its pairs swept, as a 16 x 16 lr x momentum grid), without numbers in its cells.
+MAX_GRID = 24
 # A second swept key with at most this many values gets a row of learning-curve panels per value.
 MAX_PANELS = 4
 # Labels of stopped jobs closer than this (a fraction of the panel's width) are said as one.
@@ -268,7 +269,7 @@ def draw_heatmap(jobs, keys: Sequence[str], out: Path, subtitle: str, formats: S
     """heatmap.png when exactly two keys were swept (besides seeds): the final metric for each pair of values,
     the mean over seeds when they repeat each pair."""
     keys = setting_keys(keys)
-    if len(keys) != 2 or any(len(values_of(jobs, key)) > MAX_CELLS for key in keys):
+    if len(keys) != 2 or not is_grid(jobs, keys):
         return []  # a search's sampled values fill few cells of a huge grid: nothing to read
     from matplotlib.colors import LogNorm
     from matplotlib.patches import Rectangle
@@ -292,7 +293,7 @@ def draw_heatmap(jobs, keys: Sequence[str], out: Path, subtitle: str, formats: S
             notes[i, j] = "\n".join(f"{n} {s}" if len(setting.jobs) > 1 else s for s, n in counts.items())
     what = f"Final {metric} for each pair of swept values" + (", mean over seeds" if repeated else "")
     # wide enough for the title lines (~0.085 inch a character at their size)
-    labelled = max(len(columns), len(rows)) <= MAX_LABELLED
+    labelled = max(len(columns), len(rows)) <= MAX_CELLS
     cell = (1.3, 0.9) if labelled else (0.45, 0.35)  # inches: room for a number, or just for a colour
     width = max(9.0, 2.5 + cell[0] * len(columns), 0.085 * max(len(what), len(subtitle)))
     fig = style.figure(width, 2.2 + cell[1] * len(rows))
@@ -338,6 +339,16 @@ def draw_heatmap(jobs, keys: Sequence[str], out: Path, subtitle: str, formats: S
     ax.set_ylabel(keys[1])
     style.title(fig, what, subtitle)
     return style.save(fig, out, "heatmap", formats)
+
+
+def is_grid(jobs, keys: Sequence[str]) -> bool:
+    """Two keys whose values a heat map can show: at most MAX_CELLS each, or up to MAX_GRID when at least
+    half the pairs were swept."""
+    sizes = [len(values_of(jobs, key)) for key in keys]
+    if max(sizes) <= MAX_CELLS:
+        return True
+    pairs = {tuple(repr(job.values.get(key)) for key in keys) for job in jobs}
+    return max(sizes) <= MAX_GRID and 2 * len(pairs) >= sizes[0] * sizes[1]
 
 
 def readable_on(background) -> str:
