@@ -40,6 +40,7 @@ from gdrun.errors import (
     GdrunError,
     MachineError,
 )
+from gdrun.plots import SHARES
 from gdrun.rundir import lock, yamlio
 from gdrun.rundir.files import write_json
 from gdrun.rundir.layout import SWEEP_RECORD, RunPaths, holds_runs, is_run_folder, is_sweep_folder
@@ -105,7 +106,10 @@ def run_job(cfg: DictConfig, folder: Path, resume: Optional["Resume"] = None, qu
             display.status("drawing the pictures...")
             where = Path(folder).absolute()
             log_file = RunPaths(where).log
-            worker.submit(DRAW, str(where), trust=modules_named(cfg), log_path=log_file if log_file.exists() else None)
+            for share in SHARES:  # drawn side by side by the worker, when it has the cores
+                worker.submit(
+                    DRAW, str(where), share, trust=modules_named(cfg), log_path=log_file if log_file.exists() else None
+                )
             worker.wait()
             keep_pictures(folder, cfg.loggers)
         display.final_table(summary, folder, waited=time.time() - started)
@@ -195,12 +199,13 @@ def record_failure(folder: Path, status: str, message: str) -> None:
     write_json(path, summary)
 
 
-def draw_pictures(folder: Union[str, Path]) -> None:
-    """The run's pictures, drawn from its files; a plotting failure never costs the run."""
+def draw_pictures(folder: Union[str, Path], only: Optional[Sequence[str]] = None) -> None:
+    """The run's pictures (those named in `only`, else all), drawn from its files; a plotting failure
+    never costs the run."""
     from gdrun.plots import draw_run
 
     try:
-        draw_run(Path(folder))
+        draw_run(Path(folder), only=only)
     except Exception:  # the run's files are safe; say so and go on
         log.warning("could not draw the pictures of %s (the run's files are complete)", folder, exc_info=True)
 

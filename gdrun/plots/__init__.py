@@ -14,6 +14,10 @@ from gdrun.plots.gcpause import gc_paused
 
 __all__ = ["draw_run", "draw_sweep", "draw_comparison"]
 
+# A run's pictures (draw_run's names) in two shares of about equal drawing time: the finishing
+# worker draws them side by side (gdrun.finisher) on the cores the ended training leaves idle.
+SHARES = (("cost", "accuracy", "lr_find", "task_metrics"), ("surface", "fit", "predictions"))
+
 
 def __getattr__(name: str) -> Any:
     if name in __all__:

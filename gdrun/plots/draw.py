@@ -1,7 +1,7 @@
 """Which pictures a run, a sweep or a comparison of runs gets, each drawn from the files alone."""
 
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from gdrun.plots import style
 from gdrun.plots.curves import Line, draw_accuracy, draw_cost, draw_overlay
@@ -28,21 +28,29 @@ FORMATS = ("png",)
 
 
 def draw_run(
-    folder: Path, formats: Sequence[str] = FORMATS, surface_range: Optional[Sequence[float]] = None
+    folder: Path,
+    formats: Sequence[str] = FORMATS,
+    surface_range: Optional[Sequence[float]] = None,
+    only: Optional[Sequence[str]] = None,
 ) -> List[Path]:
-    """A run's pictures in its plots/ folder, each where it applies; returns the files written."""
+    """A run's pictures in its plots/ folder (those named in `only`, else all), each where it applies
+    (a confusion matrix for a classifier, ...); returns the files written."""
     run = RunFolder(folder)
     out = run.paths.plots
+    pictures: Dict[str, Callable[[], List[Path]]] = {
+        "cost": lambda: draw_cost(run, out, formats),
+        "accuracy": lambda: draw_accuracy(run, out, formats),
+        "surface": lambda: draw_surface(run, out, formats, surface_range),
+        "fit": lambda: draw_fit(run, out, formats),
+        "predictions": lambda: draw_predictions(run, out, formats),
+        "lr_find": lambda: draw_lr_find(run, out, formats),
+        "task_metrics": lambda: draw_task_metrics(run, out, formats),
+    }
+    unknown = set(only or ()) - set(pictures)
+    if unknown:
+        raise ValueError(f"no run picture named {', '.join(sorted(unknown))}; they are {', '.join(pictures)}")
     with gc_paused():
-        return [
-            *draw_cost(run, out, formats),
-            *draw_accuracy(run, out, formats),
-            *draw_surface(run, out, formats, surface_range),
-            *draw_fit(run, out, formats),
-            *draw_predictions(run, out, formats),
-            *draw_lr_find(run, out, formats),
-            *draw_task_metrics(run, out, formats),
-        ]
+        return [path for name, draw in pictures.items() if only is None or name in only for path in draw()]
 
 
 def draw_sweep(
