@@ -44,12 +44,12 @@ log = logging.getLogger("gdrun")
 PRELOAD = ("matplotlib", "matplotlib.figure", "gdrun.plots.draw", "torch", "gdrun.training.build")
 
 
-def call(task: str, args: Sequence[Any], trust: Sequence[str] = (), log_path: Optional[str] = None) -> None:
-    """Run `module:function`(*args), trusting `trust`'s targets, its log lines also in `log_path`."""
+def call(task: str, args: Sequence[Any], trust: Sequence[str] = (), log_path: Optional[str] = None) -> Any:
+    """Run `module:function`(*args), trusting `trust`'s targets, its log lines also in `log_path`; its result."""
     module, _, name = task.partition(":")
     function: Callable[..., Any] = getattr(importlib.import_module(module), name)
     with trusting(list(trust)), attached(Path(log_path)) if log_path else contextlib.nullcontext():
-        function(*args)
+        return function(*args)
 
 
 @dataclass
@@ -107,10 +107,12 @@ class Finisher:
                 self.close()
         self.pending.append(pending)
 
-    def wait(self) -> None:
-        """Every submitted task done: its answer read, or the task run here when the worker did not answer."""
+    def wait(self) -> List[Any]:
+        """Every submitted task done: its answer read, or the task run here when the worker did not answer.
+        Returns the tasks' results in the order they were submitted (None for a task that failed)."""
         pending, self.pending = self.pending, []
         awaited = {task.id: task for task in pending if task.sent}
+        results: Dict[int, Any] = {}
         try:
             while awaited and self.answers is not None:
                 answer = self._answer()  # None once the worker (and any child of it) has ended
@@ -119,12 +121,15 @@ class Finisher:
                 task = awaited.pop(int(answer.get("id", -1)), None)
                 if task is not None and not answer.get("ok"):
                     log.warning("end-of-run task %s failed in the worker: %s", task.task, answer.get("error"))
+                elif task is not None:
+                    results[task.id] = answer.get("result")
             for task in pending:
                 if task.id in awaited or not task.sent:
-                    call(task.task, task.args, task.trust, task.log_path)
+                    results[task.id] = call(task.task, task.args, task.trust, task.log_path)
         except BaseException:  # Ctrl-C while waiting: the worker's half-done work is not waited for
             self.close(at_once=True)
             raise
+        return [results.get(task.id) for task in pending]
 
     def _answer(self) -> Optional[dict]:
         assert self.answers is not None
@@ -284,21 +289,35 @@ def serve(answers_fd: int, preload: Sequence[str]) -> None:
 FORK = sys.platform == "linux"
 
 
-def attempt(request: Dict[str, Any]) -> "tuple[bool, Optional[str]]":
-    """Run a task as asked; whether it went well, and the error if not."""
+def attempt(request: Dict[str, Any]) -> "tuple[bool, Optional[str], Any]":
+    """Run a task as asked; whether it went well, the error if not, and its result."""
     try:
-        call(request["task"], request["args"], request.get("trust", ()), request.get("log"))
-        return True, None
+        result = call(request["task"], request["args"], request.get("trust", ()), request.get("log"))
+        return True, None, result
     except Exception as error:  # noqa: BLE001 - told to the main process, which says it
-        return False, f"{type(error).__name__}: {error}"
+        return False, f"{type(error).__name__}: {error}", None
 
 
-def answer(answers_fd: int, task_id: int, ok: bool, error: Optional[str] = None) -> None:
-    """One answer line, written whole in one write (at most PIPE_BUF bytes: never interleaved with another's)."""
+# An answer written in one write of at most this many bytes reaches the pipe whole (POSIX's PIPE_BUF).
+ANSWER_BYTES = 4096
+
+
+def answer(answers_fd: int, task_id: int, ok: bool, error: Optional[str] = None, result: Any = None) -> None:
+    """One answer line, written whole in one write (at most PIPE_BUF bytes: never interleaved with another's).
+
+    A task's result goes with it when it is plain data (a few file names); a result too long for one
+    write, or not JSON, is an error of the task's."""
     said: Dict[str, Any] = {"id": task_id, "ok": ok}
     if error is not None:
         said["error"] = error[:1000]
-    os.write(answers_fd, (json.dumps(said) + "\n").encode())
+    try:
+        line = json.dumps({**said, "result": result} if result is not None else said) + "\n"
+    except (TypeError, ValueError):
+        line = ""
+    if not line or len(line.encode()) > ANSWER_BYTES:
+        line = json.dumps({"id": task_id, "ok": False, "error": "its result is not a short list of plain values"})
+        line += "\n"
+    os.write(answers_fd, line.encode())
 
 
 class Children:

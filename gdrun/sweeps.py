@@ -32,8 +32,12 @@ from hydra.types import RunMode
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
+from gdrun import finisher
 from gdrun.config.metric_names import lower_is_better
-from gdrun.jobs import record_failure
+from gdrun.config.targets import modules_named, trusting
+from gdrun.finisher import Finisher
+from gdrun.jobs import GDRUN_LAUNCHER, record_failure
+from gdrun.plots import SWEEP_SHARES
 from gdrun.rundir.layout import SWEEP_GROUPS, SWEEP_SUMMARY, RunPaths, sweep_jobs
 from gdrun.rundir.reader import RunFolder
 from gdrun.rundir.sweep_summary import (
@@ -69,10 +73,12 @@ def summarize(
     formats: Sequence[str] = ("png",),
     surface_range: Optional[Sequence[float]] = None,
     rebuild: bool = True,
+    worker: Optional[Finisher] = None,
+    trust: Sequence[str] = (),
 ) -> List[Path]:
     """summary.csv (every job folder read again; `rebuild=False`: only the jobs it lacks), groups.csv when
-    the sweep repeats settings over seeds and, when `plots`, the sweep's pictures at its root; returns the
-    files written."""
+    the sweep repeats settings over seeds and, when `plots`, the sweep's pictures at its root (drawn by
+    `worker` when given, trusting the targets in `trust`); returns the files written."""
     sweep_dir = Path(sweep_dir)
     jobs = read_jobs(sweep_dir) if plots or rebuild else None  # each job folder read once
     rows = write_summary(sweep_dir, jobs) if rebuild else complete_summary(sweep_dir)
@@ -80,11 +86,32 @@ def summarize(
     if write_groups(sweep_dir, rows) is not None:
         written.append(sweep_dir / SWEEP_GROUPS)
     written += write_best(sweep_dir, rows)  # best.json, best_model.pt: the model chosen by validation
-    if jobs is not None and plots:
-        from gdrun.plots import draw_sweep  # matplotlib only when the sweep ends
+    if jobs is not None and plots and jobs:
+        if worker is not None and worker.alive():  # two shares side by side (gdrun.finisher)
+            for share in SWEEP_SHARES:
+                worker.submit(DRAW_SHARE, str(sweep_dir), list(share), list(formats), surface_range, trust=trust)
+            written += [Path(path) for paths in worker.wait() for path in paths or []]
+        else:
+            from gdrun.plots import draw_sweep  # matplotlib only when the sweep ends
 
-        written += draw_sweep(sweep_dir, jobs, swept_keys(jobs), formats, surface_range)
+            with trusting(trust):
+                written += draw_sweep(sweep_dir, jobs, swept_keys(jobs), formats, surface_range)
     return written
+
+
+# The finishing worker's task that draws a share of a sweep's pictures.
+DRAW_SHARE = "gdrun.sweeps:draw_share"
+
+
+def draw_share(
+    sweep_dir: str, share: Sequence[str], formats: Sequence[str], surface_range: Optional[Sequence[float]]
+) -> List[str]:
+    """Some of a sweep's pictures (`share`: draw_sweep's names), from its job folders; the files written."""
+    from gdrun.plots import draw_sweep
+
+    folder = Path(sweep_dir)
+    jobs = read_jobs(folder)
+    return [str(path) for path in draw_sweep(folder, jobs, swept_keys(jobs), formats, surface_range, only=share)]
 
 
 class SweepSummary(Callback):
@@ -93,6 +120,8 @@ class SweepSummary(Callback):
 
     def __init__(self) -> None:
         self.failed = False
+        self.worker: Optional[Finisher] = None  # draws the sweep's pictures, when its jobs run in this process
+        self.trust: List[str] = []  # the targets the sweep's command line named, read back to draw
 
     # Hydra starts the run or the sweep: from here a first Ctrl-C or SIGTERM is a request (training.signals).
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -104,6 +133,12 @@ class SweepSummary(Callback):
         planned = planned_jobs(config)
         if planned is not None:
             _planned[sweep_dir] = planned
+        self.trust = modules_named(OmegaConf.masked_copy(config, [str(k) for k in config if k != "hydra"]))
+        target = config.hydra.launcher.get("_target_", "")
+        if config.get("plots", True) and (target == GDRUN_LAUNCHER or where_jobs_run(target) == "here"):
+            # The pictures' imports start now, on a core the jobs leave idle (finisher.spare_core says
+            # whether there is one); a launcher's own processes would take it.
+            self.worker = finisher.shared()
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         if config.hydra.mode != RunMode.MULTIRUN:
@@ -134,7 +169,8 @@ class SweepSummary(Callback):
         # A stopped sweep's pictures wait for gdrun-report (the user asked for the command to end), and
         # report_stop says how it ended.
         stopping = signals.requested() is not None
-        written = self._summarize(sweep_dir, config.get("plots", True) and not stopping, rebuild=False)
+        plots = config.get("plots", True) and not stopping
+        written = self._summarize(sweep_dir, plots, rebuild=False, worker=self.worker, trust=self.trust)
         if written and not stopping:
             try:
                 report_sweep(sweep_dir, written, _planned.get(sweep_dir.absolute()))
@@ -142,9 +178,11 @@ class SweepSummary(Callback):
                 log.warning("could not give the sweep's account (see %s)", sweep_dir / SWEEP_SUMMARY, exc_info=True)
 
     @staticmethod
-    def _summarize(sweep_dir: Path, plots: bool, rebuild: bool = True) -> List[Path]:
+    def _summarize(
+        sweep_dir: Path, plots: bool, rebuild: bool = True, worker: Optional[Finisher] = None, trust: Sequence[str] = ()
+    ) -> List[Path]:
         try:
-            return summarize(sweep_dir, plots, rebuild=rebuild)
+            return summarize(sweep_dir, plots, rebuild=rebuild, worker=worker, trust=trust)
         except Exception:  # the jobs' own folders are complete; say so and go on
             log.warning("could not summarize the sweep in %s (each job's folder is complete)", sweep_dir, exc_info=True)
             return []

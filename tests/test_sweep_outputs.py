@@ -94,6 +94,26 @@ def test_a_job_that_never_started_has_no_row_and_values_with_spaces_survive(tmp_
     assert [row["job"] for row in rows] == [0, 1]
 
 
+def test_jobs_ending_together_put_their_rows_in_one_write_even_when_stopped(tmp_path):
+    sweep = tmp_path / "sweep"
+    fake_job(sweep / "0", ["optim.lr=0.5"])
+    update_summary(sweep, sweep / "0")
+    for number in (1, 2, 3):
+        fake_job(sweep / str(number), [f"optim.lr={number / 10}"], value=number / 10)
+    with pytest.raises(KeyboardInterrupt), sweep_summary.together(sweep):
+        before = (sweep / "summary.csv").read_bytes()
+        for number in (1, 2):
+            assert update_summary(sweep, sweep / str(number)) == []  # waits for the block's end
+        assert (sweep / "summary.csv").read_bytes() == before
+        raise KeyboardInterrupt  # a stop inside the block: the rows given so far still go in
+    assert [row["job"] for row in read_summary(sweep)] == ["0", "1", "2"]
+    update_summary(sweep, sweep / "3")  # outside a block: at once, as before
+    assert [row["job"] for row in read_summary(sweep)] == ["0", "1", "2", "3"]
+    incremental = (sweep / "summary.csv").read_bytes()
+    write_summary(sweep)  # the same table as every folder read again
+    assert (sweep / "summary.csv").read_bytes() == incremental
+
+
 def end_jobs_at_once(sweep, numbers, start):
     """A launcher's worker: wait for the common start, then end each job as the callback does."""
     while time.time() < start:

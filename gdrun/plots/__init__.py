@@ -17,6 +17,8 @@ __all__ = ["draw_run", "draw_sweep", "draw_comparison"]
 # A run's pictures (draw_run's names) in two shares of about equal drawing time: the finishing
 # worker draws them side by side (gdrun.finisher) on the cores the ended training leaves idle.
 SHARES = (("cost", "accuracy", "lr_find", "task_metrics"), ("surface", "fit", "predictions"))
+# A sweep's pictures (draw_sweep's names), likewise.
+SWEEP_SHARES = (("learning_curves", "heatmap"), ("paths", "final_metric"))
 
 
 def __getattr__(name: str) -> Any:

@@ -46,11 +46,7 @@ def draw_run(
         "lr_find": lambda: draw_lr_find(run, out, formats),
         "task_metrics": lambda: draw_task_metrics(run, out, formats),
     }
-    unknown = set(only or ()) - set(pictures)
-    if unknown:
-        raise ValueError(f"no run picture named {', '.join(sorted(unknown))}; they are {', '.join(pictures)}")
-    with gc_paused():
-        return [path for name, draw in pictures.items() if only is None or name in only for path in draw()]
+    return drawn(pictures, only)
 
 
 def draw_sweep(
@@ -59,8 +55,10 @@ def draw_sweep(
     keys: Sequence[str],
     formats: Sequence[str] = FORMATS,
     surface_range: Optional[Sequence[float]] = None,
+    only: Optional[Sequence[str]] = None,
 ) -> List[Path]:
-    """A sweep's pictures at its root: overlaid learning curves and paths, final metric, heat map.
+    """A sweep's pictures at its root (those named in `only`, else all): overlaid learning curves and paths,
+    final metric, heat map.
 
     A setting repeated over seeds is one line (their mean, with a band); lines are coloured by the
     first swept key (on a colour bar when it is a number with many values), a second key gets a row
@@ -98,13 +96,24 @@ def draw_sweep(
     curve_styles = styles if not panel_key and colors.scale is not None else []
     # Paths: one legend entry per value of the first key (seeds and the second key's values share it).
     walks = [(job.run, name(job, settings[:1]), *look(job)) for job in jobs]
+    pictures: Dict[str, Callable[[], List[Path]]] = {
+        "learning_curves": lambda: draw_overlay(
+            lines, sweep_dir, "learning_curves", subtitle, formats, colors.scale, curve_styles
+        ),
+        "final_metric": lambda: draw_final_metric(jobs, keys, sweep_dir, subtitle, formats),
+        "heatmap": lambda: draw_heatmap(jobs, keys, sweep_dir, subtitle, formats),
+        "paths": lambda: draw_paths(walks, sweep_dir, subtitle, formats, surface_range, colors.scale, styles),
+    }
+    return drawn(pictures, only)
+
+
+def drawn(pictures: Dict[str, Callable[[], List[Path]]], only: Optional[Sequence[str]]) -> List[Path]:
+    """The pictures named in `only` (else all) drawn, in order; the files written."""
+    unknown = set(only or ()) - set(pictures)
+    if unknown:
+        raise ValueError(f"no picture named {', '.join(sorted(unknown))}; they are {', '.join(pictures)}")
     with gc_paused():
-        return [
-            *draw_overlay(lines, sweep_dir, "learning_curves", subtitle, formats, colors.scale, curve_styles),
-            *draw_final_metric(jobs, keys, sweep_dir, subtitle, formats),
-            *draw_heatmap(jobs, keys, sweep_dir, subtitle, formats),
-            *draw_paths(walks, sweep_dir, subtitle, formats, surface_range, colors.scale, styles),
-        ]
+        return [path for name, draw in pictures.items() if only is None or name in only for path in draw()]
 
 
 def draw_comparison(

@@ -10,10 +10,10 @@ The path is params.csv: (w, b) before the first step and after every step.
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-from omegaconf import DictConfig
+from omegaconf import OmegaConf
 
 from gdrun.plots import style
 from gdrun.rundir.layout import DATA, PARAMS
@@ -39,16 +39,17 @@ class Problem:
 
     x: np.ndarray  # (n,) training inputs
     y: np.ndarray  # (n,) training targets
-    loss: DictConfig  # the run's loss config (its _target_, name and output)
+    loss: Dict[str, Any]  # the run's loss settings (its _target_, name and output), as plain data
     names: List[str]  # ["w"] or ["w", "b"]
     path: np.ndarray  # (steps + 1, len(names)): the parameters before training and after each step
+    run: RunFolder  # whose config builds the loss function (read, renamed and trusted as `config` is)
 
     def same_surface(self, other: "Problem") -> bool:
         """True when two runs' paths can share one picture: same points, loss and parameters."""
         return (
             self.names == other.names
-            and self.loss.name == other.loss.name
-            and self.loss.output == other.loss.output
+            and self.loss.get("name") == other.loss.get("name")
+            and self.loss.get("output") == other.loss.get("output")
             and self.x.shape == other.x.shape
             and np.array_equal(self.x, other.x)
             and np.array_equal(self.y, other.y)
@@ -57,21 +58,25 @@ class Problem:
 
 def problem(run: RunFolder) -> Optional[Problem]:
     """The run's surface problem, or None when it has no surface to draw (more than two parameters, ...)."""
-    params, points, cfg = run.columns(PARAMS), run.columns(DATA), run.config
-    if params is None or points is None or cfg is None:
+    params, points, settings = run.columns(PARAMS), run.columns(DATA), run.settings
+    if params is None or points is None or settings is None:
         return None
     names = [k for k in params if k not in ("step", "epoch")]
     if names not in (["w"], ["w", "b"]) or set(points) != {"split", "x1", "y1"}:
         return None  # e.g. two weights of a two-feature plane: not the w, b picture
-    if cfg.loss.output not in OUTPUTS:
+    loss = settings.get("loss")
+    if "${" in repr(loss) and run.config is not None:  # an interpolation of the user's: the config resolves it
+        loss = OmegaConf.to_container(run.config.loss, resolve=True)
+    if not isinstance(loss, dict) or loss.get("output") not in OUTPUTS:
         return None
     train = points["split"] == "train"
     return Problem(
         x=points["x1"][train].astype(np.float32),
         y=points["y1"][train].astype(np.float32),
-        loss=cfg.loss,
+        loss=loss,
         names=names,
         path=np.column_stack([params[n] for n in names]),
+        run=run,
     )
 
 
@@ -82,9 +87,12 @@ def cost_function(problem: Problem) -> Callable[..., np.ndarray]:
 
     from gdrun.training.build import call
 
-    loss = call(problem.loss, "loss", reduction="none")
-    out = OUTPUTS[problem.loss.output]
-    if problem.loss.output == "sigmoid" and problem.loss.get("_target_") == "torch.nn.BCELoss":
+    cfg = problem.run.config
+    if cfg is None:
+        raise ValueError(f"{problem.run.path}: its config cannot be read, so its loss function cannot be built")
+    loss = call(cfg.loss, "loss", reduction="none")
+    out = OUTPUTS[cfg.loss.output]
+    if cfg.loss.output == "sigmoid" and cfg.loss.get("_target_") == "torch.nn.BCELoss":
         # BCELoss of sigmoid(z): where sigmoid rounds to 0 or 1, BCELoss clamps log(0) to -100, which draws
         # staircase bands and a saw-tooth ridge that are not the function. The same cost from the logits
         # is smooth everywhere and equal wherever the run's own computation did not saturate.
@@ -420,8 +428,8 @@ def shared_range(runs: List[RunFolder]) -> Optional[List[float]]:
     """The runs' surface_range when they all have the same one (a lab's sweep: the notebook's grid), else None."""
     ranges_given = []
     for run in runs:
-        cfg = run.config
-        ranges_given.append(list(cfg.get("surface_range") or []) if cfg is not None else [])
+        settings = run.settings
+        ranges_given.append(list(settings.get("surface_range") or []) if settings is not None else [])
     same = all(r == ranges_given[0] for r in ranges_given)
     return ranges_given[0] if ranges_given and same and ranges_given[0] else None
 

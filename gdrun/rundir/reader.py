@@ -176,6 +176,16 @@ class RunFolder:
         return self._yaml(self.paths.config, dict, "a config (a mapping)")
 
     @cached_property
+    def settings(self) -> Optional[Dict]:
+        """The job's config as plain data, for reading values across many runs (a sweep's 256 jobs) without
+        building 256 OmegaConf trees: `.hydra/config.yaml` as written, else `config` as a container. Never
+        built from: targets are neither renamed nor trusted here (`config` does that)."""
+        if self.paths.config.exists():
+            return self._config_yaml
+        cfg = self.config
+        return None if cfg is None else OmegaConf.to_container(cfg)  # type: ignore[return-value]
+
+    @cached_property
     def config(self) -> Optional[DictConfig]:
         """The job's config: Hydra's `.hydra/config.yaml`, else the resolved one in the last checkpoint.
 

@@ -5,7 +5,8 @@ appears as `failed` with the last error of its gdrun.log; one that diverged appe
 status; one whose files are damaged appears as `damaged`, with what is wrong in its error cell.
 As each job ends, `update_summary` reads that job's folder alone and puts its row among the rows
 summary.csv already holds, under a lock file at the sweep's root: jobs that end at once in a
-parallel launcher's workers each add their own row, and no job re-reads the others' folders.
+parallel launcher's workers each add their own row, and no job re-reads the others' folders; jobs
+that end together in one process (a group trained at once) put their rows in together.
 `write_summary` builds the table from every job folder (gdrun-report, a stopped sweep).
 
 A job with a test set adds test_<metric> columns: its best checkpoint's test metrics.
@@ -197,16 +198,46 @@ def update_summary(sweep_dir: Path, folder: Path) -> List[Dict]:
 
     A sweep without summary.csv yet (its first job, or a sweep continued from an older gdrun) is
     read from its job folders once. A folder that holds no run (a job that never started) takes
-    its row out.
+    its row out. Inside `together`, the row waits for the block's end (and nothing is returned).
     """
-    sweep_dir, folder = Path(sweep_dir), Path(folder)
+    waiting = _together.get(os.path.abspath(sweep_dir))
+    if waiting is not None:
+        waiting.append(Path(folder))
+        return []
+    return put_rows(sweep_dir, [Path(folder)])
+
+
+# Sweep folder (absolute): the job folders whose rows wait for their `together` block to end.
+_together: Dict[str, List[Path]] = {}
+
+
+@contextmanager
+def together(sweep_dir: Path) -> Iterator[None]:
+    """The rows update_summary is given inside the block go into summary.csv at its end, in one read and one
+    write, however the block ends: the jobs the vectorised engine trained together end together, and 256
+    of them would otherwise read and write the growing table 256 times. A process killed inside the block
+    leaves their rows out; the job folders are complete, and the sweep continued (or gdrun-report) puts
+    them in."""
+    key = os.path.abspath(sweep_dir)
+    _together[key] = []
+    try:
+        yield
+    finally:
+        folders = _together.pop(key)
+        if folders:
+            put_rows(sweep_dir, folders)
+
+
+def put_rows(sweep_dir: Path, folders: Sequence[Path]) -> List[Dict]:
+    """The rows of these job folders into summary.csv, under its lock; returns the rows."""
+    sweep_dir = Path(sweep_dir)
     with sweep_lock(sweep_dir):
+        numbers = {int(folder.name) for folder in folders}
         rows = read_rows(sweep_dir)
         if rows is None:
-            rows = [row_of(read_job(other)) for other in sweep_jobs(sweep_dir) if other != folder]
-        rows = [row for row in rows if row.number != int(folder.name)]
-        if is_run_folder(folder):
-            rows.append(row_of(read_job(folder)))
+            rows = [row_of(read_job(other)) for other in sweep_jobs(sweep_dir) if int(other.name) not in numbers]
+        rows = [row for row in rows if row.number not in numbers]
+        rows += [row_of(read_job(folder)) for folder in folders if is_run_folder(folder)]
         return write_rows(sweep_dir, rows)
 
 

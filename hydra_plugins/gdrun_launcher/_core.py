@@ -37,6 +37,7 @@ from gdrun.errors import FolderRefused, GdrunError
 from gdrun.rundir import lock, yamlio
 from gdrun.rundir.layout import is_run_folder
 from gdrun.rundir.reader import DAMAGED, RunFolder
+from gdrun.rundir.sweep_summary import together
 from gdrun.training import signals
 from hydra_plugins.gdrun_launcher._compose import JobComposer
 
@@ -267,12 +268,13 @@ def run_together(
     finally:
         configure_log(config.hydra.hydra_logging, config.hydra.verbose)
     returns, stop_after = {}, None
-    for job, result in zip(members, results):
-        job.ran = isinstance(result, dict)
-        try:
-            returns[job.number] = close_job(job, context, jobs.sweep_job_ended(job.folder, result, grouped=True))
-        except BaseException as raised:  # noqa: BLE001 - a callback stopping the sweep: every job ends first
-            stop_after = stop_after or raised
+    with together(Path(os.path.abspath(str(config.hydra.sweep.dir)))):  # their summary.csv rows in one write
+        for job, result in zip(members, results):
+            job.ran = isinstance(result, dict)
+            try:
+                returns[job.number] = close_job(job, context, jobs.sweep_job_ended(job.folder, result, grouped=True))
+            except BaseException as raised:  # noqa: BLE001 - a callback stopping the sweep: every job ends first
+                stop_after = stop_after or raised
     if stop_after is not None:
         raise stop_after
     return returns
