@@ -8,7 +8,7 @@ import dataclasses
 import math
 import re
 from importlib.resources import files
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, cast
 
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
@@ -187,35 +187,51 @@ _ABSENT = object()
 
 
 def check_values(cfg: DictConfig) -> None:
-    """Refuse values that compose (their types are right) but cannot train."""
-    missing = _missing_keys(cfg)
+    """Refuse values that compose (their types are right) but cannot train.
+
+    Read from plain containers of the config, once unresolved (for `???`) and once resolved: every
+    job of a sweep is checked, and walking OmegaConf's nodes key by key cost a 256-job grid ~1 s.
+    """
+    missing = _missing_keys(OmegaConf.to_container(cfg, resolve=False))
     if missing:
         raise GdrunError(no_value(missing, [_example(cfg, key) for key in missing]))
     try:
-        OmegaConf.to_container(cfg, resolve=True)
+        plain = OmegaConf.to_container(cfg, resolve=True)
     except InterpolationResolutionError as error:
         raise GdrunError(f"{error.full_key} could not be resolved: {str(error).splitlines()[0]}.") from error
+    assert isinstance(plain, dict)  # a DictConfig's container: string keys
+    plain = cast(Dict[str, Any], plain)
     problems: List[str] = []
     for key, rule in RULES.items():
-        value = OmegaConf.select(cfg, key, default=_ABSENT)
+        value = _select(plain, key, _ABSENT)
         if value is not _ABSENT and not rule.ok(value):
             problems.append(f"{key}={value} must be {rule.valid}")
-    batch = cfg.optim.batch_size
+    batch = plain["optim"]["batch_size"]
     if not (batch == "full" or _whole(1)(batch)):
         problems.append(f"optim.batch_size={batch} must be a whole number >= 1, or full (the whole training set)")
-    if not DEVICE.match(str(cfg.device)):
-        problems.append(f"device={cfg.device} is not a device; use auto, cpu, cuda, cuda:N or mps")
-    problems += _model_problems(cfg.model) + _optim_problems(cfg.optim) + _data_problems(cfg.data)
-    problems += _control_problems(cfg)
-    problems += _split_problems(cfg.data)
-    surface = cfg.surface_range
+    if not DEVICE.match(str(plain["device"])):
+        problems.append(f"device={plain['device']} is not a device; use auto, cpu, cuda, cuda:N or mps")
+    problems += _model_problems(plain["model"]) + _optim_problems(plain["optim"]) + _data_problems(plain["data"])
+    problems += _control_problems(plain)
+    problems += _split_problems(plain["data"])
+    surface = plain.get("surface_range")
     if surface is not None and not (1 <= len(surface) <= 2 and all(_above(0)(v) for v in surface)):
         problems.append(f"surface_range={surface} must be one or two positive numbers, [W] or [W, B] (or null)")
     if problems:
         raise GdrunError("; ".join(problems) + ".")
 
 
-def _split_problems(data: DictConfig) -> List[str]:
+def _select(plain: Dict[str, Any], key: str, default: Any) -> Any:
+    """The value at a dotted key of a plain container, else `default` (OmegaConf.select on plain data)."""
+    node: Any = plain
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return default
+        node = node[part]
+    return node
+
+
+def _split_problems(data: Dict[str, Any]) -> List[str]:
     """A fold past the folds, or a fold without folds (the validation set would silently be val_split's)."""
     folds, fold = data.get("folds", 0), data.get("fold", 0)
     if not (_whole(0)(folds) and _whole(0)(fold)) or (folds == 0 and fold == 0):
@@ -227,15 +243,15 @@ def _split_problems(data: DictConfig) -> List[str]:
     return []
 
 
-def _model_problems(model: DictConfig) -> List[str]:
+def _model_problems(model: Dict[str, Any]) -> List[str]:
     problems = []
     for key in ("hidden", "channels"):
         value = model.get(key)
-        sizes = list(value) if isinstance(value, ListConfig) else [] if value is None else [value]
+        sizes = list(value) if isinstance(value, list) else [] if value is None else [value]
         if any(size < 1 for size in sizes):
             problems.append(f"model.{key}={value} must give layer sizes of 1 or more")
     init = model.get("init")
-    if init is not None and not isinstance(init, DictConfig):
+    if init is not None and not isinstance(init, dict):
         problems.append(
             f"model.init={init} must be a mapping of parameter name -> values, "
             "e.g. model.init={weight: [[-15.0]], bias: [-10.0]} (or null)"
@@ -243,7 +259,7 @@ def _model_problems(model: DictConfig) -> List[str]:
     return problems
 
 
-def _optim_problems(optim: DictConfig) -> List[str]:
+def _optim_problems(optim: Dict[str, Any]) -> List[str]:
     problems = []
     betas = optim.get("betas")
     if betas is not None and not (len(betas) == 2 and all(_fraction(b) for b in betas)):
@@ -256,10 +272,10 @@ def _optim_problems(optim: DictConfig) -> List[str]:
     return problems
 
 
-def _control_problems(cfg: DictConfig) -> List[str]:
+def _control_problems(cfg: Dict[str, Any]) -> List[str]:
     """Training controls that cannot go together (each key's own values are RULES')."""
     problems = []
-    optim, sched = cfg.optim, cfg.sched
+    optim, sched = cfg["optim"], cfg["sched"]
     if optim.get("clip_grad_norm") is not None and optim.get("clip_grad_value") is not None:
         problems.append(
             "optim.clip_grad_norm and optim.clip_grad_value are both set; clip one way: "
@@ -273,16 +289,16 @@ def _control_problems(cfg: DictConfig) -> List[str]:
             f"sched.warmup_steps={warmup} must be fewer than sched.total_steps={total}, the warm-up's and cosine's "
             f"iterations together (e.g. sched.warmup_steps={max(1, total // 10)})"
         )
-    low, high = (OmegaConf.select(cfg, f"lr_find.{k}", default=None) for k in ("min", "max"))
+    low, high = (_select(cfg, f"lr_find.{k}", None) for k in ("min", "max"))
     if _above(0)(low) and _above(0)(high) and low >= high:
         problems.append(f"lr_find.min={low} must be below lr_find.max={high}: the rates tried grow from min to max")
     return problems
 
 
-def _data_problems(data: DictConfig) -> List[str]:
+def _data_problems(data: Dict[str, Any]) -> List[str]:
     """A synthetic dataset's grid, intervals, edges and weights, which torch would refuse or silently misshape."""
     problems = []
-    grid = [data.get(k) for k in ("start", "stop", "step")]
+    grid: List[Any] = [data.get(k) for k in ("start", "stop", "step")]
     if all(_finite(v) for v in grid) and data.get("num") is None:
         start, stop, step = grid
         points = math.ceil((stop - start) / step) if step else 0
@@ -330,15 +346,15 @@ def no_value(keys: Sequence[str], examples: Sequence[str]) -> str:
 
 
 def _missing_keys(node: Any, prefix: str = "") -> List[str]:
-    """Full keys whose value is `???` (without resolving interpolations, which would fail on them)."""
+    """Full keys whose value is `???`, in an unresolved container (where an interpolation is its text)."""
     found: List[str] = []
-    keys: List[Any] = [str(k) for k in node.keys()] if isinstance(node, DictConfig) else list(range(len(node)))
-    for key in keys:
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, value in items:
         full = f"{prefix}.{key}" if prefix and isinstance(key, str) else f"{prefix}[{key}]" if prefix else str(key)
-        if OmegaConf.is_missing(node, key):
+        if value == MISSING:
             found.append(full)
-        elif not OmegaConf.is_interpolation(node, key) and OmegaConf.is_config(node[key]):
-            found += _missing_keys(node[key], full)
+        elif isinstance(value, (dict, list)):
+            found += _missing_keys(value, full)
     return found
 
 
