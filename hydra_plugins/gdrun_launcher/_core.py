@@ -18,13 +18,14 @@ import copy
 import logging
 import multiprocessing
 import os
+import pickle
 import shutil
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobRuntime, JobStatus, configure_log, run_job, setup_globals
@@ -61,18 +62,34 @@ class Job:
     config: DictConfig
     folder: Path
     task: DictConfig = field(init=False)  # the config the job runs with: Hydra's, without the hydra node
+    view: DictConfig = field(init=False)  # what HydraConfig.set_config would store for it: {hydra: ...}
     hydra: Optional[DictConfig] = None  # Hydra's config as the job runs ({hydra: ...}), once it has its folder
     plan: str = "new"  # new | kept | resume | rerun | damaged
     ran: bool = False  # trained (or resumed) by this command
 
     def __post_init__(self) -> None:
-        # A copy of every node but hydra (copying the hydra node too, then deleting it, costs 4x as much).
-        self.task = OmegaConf.masked_copy(self.config, [str(key) for key in self.config if key != "hydra"])
-        OmegaConf.set_struct(self.task, OmegaConf.is_struct(self.config))
+        with read_write(self.config.hydra.runtime), open_dict(self.config.hydra.runtime):
+            self.config.hydra.runtime.output_dir = str(self.folder)  # what ${hydra:runtime.output_dir} reads
+        # Two copies, each the config unpickled with the other part deleted: OmegaConf.masked_copy's
+        # deepcopy costs ~3.5 ms each, and a 256-job grid makes 512 of them.
+        pickled = pickle.dumps(self.config)  # a config composed a moment ago, by Hydra or _compose
+        self.task = only(pickled, lambda key: key != "hydra")
+        self.view = only(pickled, lambda key: key == "hydra")
+        OmegaConf.set_readonly(self.view.hydra, True)
+        self.view.hydra._set_parent(self.config)  # its interpolations resolve in the job config, as set_config does
 
     @property
     def overrides(self) -> List[str]:
         return list(self.config.hydra.overrides.task)
+
+
+def only(pickled: bytes, keep: Callable[[str], bool]) -> DictConfig:
+    """A pickled config, unpickled with only the top-level keys `keep` says yes to."""
+    cfg = pickle.loads(pickled)
+    with open_dict(cfg):
+        for key in [str(key) for key in cfg if not keep(str(key))]:
+            del cfg[key]
+    return cfg
 
 
 def launch(
@@ -356,13 +373,11 @@ def open_job(job: Job, context: HydraContext, task_function: TaskFunction) -> No
 
 
 def set_output_dir(job: Job) -> None:
-    """hydra.runtime.output_dir, which ${hydra:runtime.output_dir} and the callbacks read, is the job's folder."""
-    with read_write(job.config.hydra.runtime), open_dict(job.config.hydra.runtime):
-        job.config.hydra.runtime.output_dir = str(job.folder)
-    HydraConfig.instance().set_config(job.config)  # a new copy each call, never changed after: the job's own
-    hydra = HydraConfig.instance().cfg
-    assert isinstance(hydra, DictConfig)
-    job.hydra = hydra  # its hydra.yaml, and its JobReturn's hydra_cfg
+    """Hydra's config is the job's (HydraConfig.set_config, from the copy Job made): hydra.runtime.output_dir,
+    which ${hydra:runtime.output_dir} and the callbacks read, is the job's folder."""
+    OmegaConf.set_readonly(job.config.hydra, True)  # as set_config leaves it
+    HydraConfig.instance().cfg = job.view  # type: ignore[assignment]  # what set_config stores there
+    job.hydra = job.view  # its hydra.yaml, and its JobReturn's hydra_cfg
 
 
 def close_job(job: Job, context: HydraContext, value: Optional[float]) -> JobReturn:
