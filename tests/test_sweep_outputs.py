@@ -365,3 +365,24 @@ def test_a_heat_map_is_drawn_for_a_grid_not_for_a_searchs_scattered_samples():
     assert not is_grid(jobs([(i, i % 3) for i in range(20)]), keys)  # 20 sampled rates: scattered cells
     assert not is_grid(jobs([(lr, m) for lr in range(30) for m in range(2)]), keys)  # more than MAX_GRID values
     assert is_grid(jobs([(i, i % 3) for i in range(6)]), keys)  # a few values each: as before
+
+
+@pytest.mark.slow  # three short runs, and a worker's imports
+def test_a_sweeps_pictures_are_the_same_from_the_worker_and_from_this_process(tmp_path):
+    from gdrun.finisher import Finisher
+
+    jobs = [["lab=slope", "optim.epochs=3", f"optim.lr={lr}"] for lr in (0.01, 0.1, 0.3)]
+    here = make_sweep(tmp_path / "here", jobs)
+    there = tmp_path / "there"
+    shutil.copytree(here, there)
+    drawn_here = summarize(here, plots=True)
+    worker = Finisher()  # forks a child per share where it can (gdrun.finisher)
+    try:
+        drawn_there = summarize(there, plots=True, worker=worker)
+    finally:
+        worker.close()
+    assert sorted(p.name for p in drawn_there) == sorted(p.name for p in drawn_here)
+    assert {"learning_curves.png", "paths.png"} <= {p.name for p in drawn_here}
+    for path in drawn_there:
+        if path.suffix == ".png":
+            assert_picture(path)
