@@ -386,3 +386,22 @@ def test_a_sweeps_pictures_are_the_same_from_the_worker_and_from_this_process(tm
     for path in drawn_there:
         if path.suffix == ".png":
             assert_picture(path)
+
+
+def test_a_large_two_key_sweep_shows_its_curves_and_paths_at_the_best_jobs_second_value(tmp_path):
+    from gdrun.plots.sweep_charts import best_value_of
+
+    sweep = tmp_path / "sweep"
+    settings = [(0.1, 0.0, 0.80), (0.1, 0.9, 0.95), (0.5, 0.0, 0.90), (0.5, 0.9, None)]
+    for number, (lr, momentum, value) in enumerate(settings):
+        overrides = [f"optim.lr={lr}", f"optim.momentum={momentum}"]
+        fake_job(sweep / str(number), overrides, status="completed" if value else "diverged", value=value or 0.0)
+    jobs = read_jobs(sweep)
+    assert best_value_of(jobs, "optim.momentum") == 0.9  # job 1: the highest val_accuracy; job 3 diverged
+    assert best_value_of(jobs, "optim.lr") == 0.1
+    for job in jobs:  # a metric where lower is better: the lowest wins
+        summary = json.loads((job.run.path / "summary.json").read_text())
+        if "best" in summary:
+            summary["best"]["metric"] = "train_loss"
+            (job.run.path / "summary.json").write_text(json.dumps(summary))
+    assert best_value_of(read_jobs(sweep), "optim.momentum") == 0.0  # job 0: value 0.80, the lowest

@@ -13,6 +13,8 @@ from gdrun.plots.surface import draw_paths, draw_surface
 from gdrun.plots.sweep_charts import (
     LINESTYLES,
     MAX_PANELS,
+    MAX_PATHS,
+    best_value_of,
     draw_final_metric,
     draw_heatmap,
     label,
@@ -84,25 +86,37 @@ def draw_sweep(
         value = job.values.get(settings[0]) if settings else None
         return colors.color(value), dashes.get(repr(job.values.get(second)), "-") if second else "-"
 
+    # Past MAX_PATHS jobs over a second key told apart by line style, the curves and paths are those at the
+    # best job's value of that key: 256 lines of an lr × momentum grid cover each other, and 16 line styles
+    # cannot be told apart. final_metric.png and heatmap.png show every pair.
+    shown, sliced = jobs, ""
+    if second and not panel_key and len(jobs) > MAX_PATHS:
+        chosen = best_value_of(jobs, second)
+        shown = [job for job in jobs if repr(job.values.get(second)) == repr(chosen)]
+        sliced = (
+            f"\nat {second}={style.format_value(chosen)} (the best job's): {len(shown)} of {len(jobs)} jobs; "
+            "every pair's result is in final_metric.png and heatmap.png"
+        )
     lines = []
-    for setting in settings_of(jobs, settings):
+    for setting in settings_of(shown, settings):
         first, *repeats = setting.jobs
         color, linestyle = look(first)
         panel = f"{panel_key}={style.format_value(first.values.get(panel_key))}" if panel_key else ""
-        linestyle = "-" if panel_key else linestyle
+        linestyle = "-" if panel_key or sliced else linestyle
         lines.append(Line(first.run, name(first, named), color, linestyle, [job.run for job in repeats], panel))
-    styles = [(f"{second}={style.format_value(v)}", dashes[repr(v)]) for v in values_of(jobs, second)] if second else []
+    values = values_of(jobs, second) if second and not sliced else []
+    styles = [(f"{second}={style.format_value(v)}", dashes[repr(v)]) for v in values]
     # With a colour bar for the first key the curves have no legend entries: the line styles get theirs.
     curve_styles = styles if not panel_key and colors.scale is not None else []
     # Paths: one legend entry per value of the first key (seeds and the second key's values share it).
-    walks = [(job.run, name(job, settings[:1]), *look(job)) for job in jobs]
+    walks = [(job.run, name(job, settings[:1]), look(job)[0], look(job)[1] if styles else "-") for job in shown]
     pictures: Dict[str, Callable[[], List[Path]]] = {
         "learning_curves": lambda: draw_overlay(
-            lines, sweep_dir, "learning_curves", subtitle, formats, colors.scale, curve_styles
+            lines, sweep_dir, "learning_curves", subtitle + sliced, formats, colors.scale, curve_styles
         ),
         "final_metric": lambda: draw_final_metric(jobs, keys, sweep_dir, subtitle, formats),
         "heatmap": lambda: draw_heatmap(jobs, keys, sweep_dir, subtitle, formats),
-        "paths": lambda: draw_paths(walks, sweep_dir, subtitle, formats, surface_range, colors.scale, styles),
+        "paths": lambda: draw_paths(walks, sweep_dir, subtitle + sliced, formats, surface_range, colors.scale, styles),
     }
     return drawn(pictures, only)
 

@@ -415,9 +415,9 @@ def draw_paths(
         legend.remove()
     if scale is not None:
         scale.bar(fig, [ax])
-    if len(labels) > style.LEGEND_INSIDE:
+    if len(labels) > style.LEGEND_INSIDE:  # under the figure, where the layout makes room for all of it
         columns = 1 + (len(labels) - 1) // 8
-        ax.legend(handles, labels, fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.1), ncols=columns)
+        fig.legend(handles, labels, fontsize="small", loc="outside lower center", ncols=columns)
     elif labels:
         ax.legend(handles, labels, fontsize="small", loc="best", framealpha=0.85)
     style.title(fig, "Paths of gradient descent on the loss surface", subtitle)

@@ -30,6 +30,9 @@ MAX_CELLS = 12
 MAX_GRID = 24
 # A second swept key with at most this many values gets a row of learning-curve panels per value.
 MAX_PANELS = 4
+# paths.png of a sweep with more jobs than this, over two keys, shows one value of the second key (the
+# best job's): 256 paths of an lr × momentum grid cover the surface, and 16 line styles cannot be told apart.
+MAX_PATHS = 24
 # Labels of stopped jobs closer than this (a fraction of the panel's width) are said as one.
 LABEL_SPACING = 0.1
 
@@ -101,6 +104,21 @@ def final_value(job, metric: str) -> float:
     """A job's final metric; nan when it did not complete or has no finite value."""
     value = job.run.final(metric) if job.run.status == "completed" else None
     return float(value) if value is not None and np.isfinite(value) else np.nan
+
+
+def best_value_of(jobs, key: str):
+    """`key`'s value in the best job, as the sweep's account names it (the best value of its headline metric
+    among the completed jobs); the first value when none completed."""
+    metric = headline(jobs)
+    scored = []
+    for job in jobs:
+        best = (job.run.summary or {}).get("best") or {}
+        value = best.get("value") if job.run.status == "completed" and best.get("metric") == metric else None
+        if isinstance(value, (int, float)) and np.isfinite(value):
+            scored.append((value if lower_is_better(metric) else -value, job.number, job))
+    if not scored:
+        return values_of(jobs, key)[0]
+    return min(scored, key=lambda entry: entry[:2])[2].values.get(key)
 
 
 def axis_for(ax, key: str, values: List) -> Dict:
