@@ -626,14 +626,22 @@ def register() -> None:
     from omegaconf import OmegaConf
 
     cs = ConfigStore.instance()
-    root = OmegaConf.structured(Config)
+
+    def store(schema: Any, name: str, group: Optional[str] = None) -> Any:
+        """The schema's node as the store keeps it (the flags are set on that one: ConfigStore.store makes
+        the config from a dataclass itself, and would copy a config handed to it, ~1 ms a schema at every
+        start)."""
+        cs.store(group=group, name=name, node=schema)
+        folder: Any = cs.repo
+        for part in (group or "").split("/") if group else ():
+            folder = folder[part]
+        return folder[f"{name}.yaml"].node
+
+    root = store(Config, "gdrun_schema")
     for group in ("data", "model"):
         OmegaConf.set_struct(root._get_node(group), False)
-    cs.store(name="gdrun_schema", node=root)
     for group, schemas in SCHEMAS.items():
         for name, schema in schemas.items():
-            node = OmegaConf.structured(schema)
-            OmegaConf.set_struct(node, (group, name) not in OPEN)
-            cs.store(group=f"schema/{group}", name=name, node=node)
-            if (group, name) in CODE_OPTIONS:
-                cs.store(group=group, name=name, node=node)
+            places = [f"schema/{group}", *([group] if (group, name) in CODE_OPTIONS else [])]
+            for place in places:
+                OmegaConf.set_struct(store(schema, name, place), (group, name) not in OPEN)
