@@ -99,8 +99,9 @@ class Finisher:
         if self.alive():
             assert self.process is not None and self.process.stdin is not None
             try:
-                line = {"id": pending.id, "task": task, "args": pending.args, "trust": pending.trust}
-                self.process.stdin.write(json.dumps({**line, "log": pending.log_path}) + "\n")
+                request = {"id": pending.id, "task": task, "args": pending.args, "trust": pending.trust}
+                request["log"] = pending.log_path
+                self.process.stdin.write(json.dumps(request) + "\n")
                 self.process.stdin.flush()
                 pending.sent = True
             except OSError:  # it died: the task runs here when waited for
@@ -334,13 +335,18 @@ class Children:
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
         try:
             pid = os.fork()
-            if pid == 0:  # the child: the task, its answer, and out
-                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
-                answer(self.answers_fd, request["id"], *attempt(request))
-                for stream in (sys.stdout, sys.stderr):
-                    stream.flush()
-                os._exit(0)
+            if pid == 0:  # the child: the task, its answer, and out (never back into the worker's loop)
+                status = 1  # a task that raised past `attempt` (SystemExit): the worker answers for it
+                try:
+                    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+                    answer(self.answers_fd, request["id"], *attempt(request))
+                    status = 0
+                finally:
+                    for stream in (sys.stdout, sys.stderr):
+                        with contextlib.suppress(OSError, ValueError):
+                            stream.flush()
+                    os._exit(status)
             self.running[pid] = request["id"]
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})

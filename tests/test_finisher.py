@@ -112,3 +112,19 @@ def test_idle_cores_from_two_readings_of_the_cpu_times(monkeypatch):
     assert finisher.idle_cores(before, busy) == 0.0
     monkeypatch.setenv("GDRUN_FINISHER", "0")
     assert not finisher.spare_core()
+
+
+@pytest.mark.skipif(not finisher.FORK, reason="tasks run in children of the worker where it forks (Linux)")
+def test_a_task_that_exits_its_child_is_answered_for_and_the_worker_goes_on(tmp_path, caplog):
+    worker = finisher.Finisher(preload=())
+    try:
+        worker.submit("sys:exit", 3)  # SystemExit passes `attempt`: the child must still end, not serve on
+        with caplog.at_level(logging.WARNING, logger="gdrun"):
+            worker.wait()
+        assert "the task's process exited with status 1 before answering" in caplog.text
+        source = tmp_path / "source.txt"
+        source.write_text("rows\n")
+        worker.submit("shutil:copyfile", str(source), str(tmp_path / "copy.txt"))
+        assert worker.wait() == [str(tmp_path / "copy.txt")]  # copyfile's result, from the worker
+    finally:
+        worker.close()
