@@ -13,6 +13,7 @@ best checkpoint's weights as a plain state_dict: `model.load_state_dict(torch.lo
 Light at import (torch only when best_model.pt is written): sweeps.py imports it on every start.
 """
 
+from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
@@ -37,9 +38,10 @@ def candidates(rows: Sequence[Dict], metric: str) -> List[Dict]:
 
 
 def headline(rows: Sequence[Dict]) -> Optional[str]:
-    """The metric the completed jobs were judged by (the most common best_metric), None when none completed."""
-    names = [row["best_metric"] for row in rows if row.get("status") == "completed" and row.get("best_metric")]
-    return max(set(names), key=names.count) if names else None
+    """The metric the completed jobs were judged by (the most common best_metric; of equally common ones, the
+    first job's), None when none completed."""
+    names = Counter(row["best_metric"] for row in rows if row.get("status") == "completed" and row.get("best_metric"))
+    return names.most_common(1)[0][0] if names else None
 
 
 def best_of(rows: Sequence[Dict], metric: str) -> Dict:

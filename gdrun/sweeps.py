@@ -53,7 +53,7 @@ from gdrun.rundir.sweep_summary import (
     write_groups,
     write_summary,
 )
-from gdrun.selection import choose, chosen_line, write_best
+from gdrun.selection import choose, chosen_line, headline, write_best
 from gdrun.training import signals
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ def summarize(
     if write_groups(sweep_dir, rows) is not None:
         written.append(sweep_dir / SWEEP_GROUPS)
     written += write_best(sweep_dir, rows)  # best.json, best_model.pt: the model chosen by validation
-    if jobs is not None and plots and jobs:
+    if plots and jobs:  # read above whenever plots
         if worker is not None and worker.alive():  # two shares side by side (gdrun.finisher)
             for share in SWEEP_SHARES:
                 worker.submit(DRAW_SHARE, str(sweep_dir), list(share), list(formats), surface_range, trust=trust)
@@ -261,12 +261,6 @@ def status_counts(rows: Sequence[Dict], planned: Optional[int] = None) -> str:
     if planned is not None and planned > len(rows):
         parts.append(f"{planned - len(rows)} skipped (never started)")
     return ", ".join(parts) or "none"
-
-
-def headline(rows: Sequence[Dict]) -> Optional[str]:
-    """The metric the sweep's jobs were judged by (their best_metric: val_accuracy, val_loss, train_loss, ...)."""
-    names = Counter(row["best_metric"] for row in rows if row.get("status") == "completed" and row.get("best_metric"))
-    return names.most_common(1)[0][0] if names else None
 
 
 def show(metric: str, value: Optional[float]) -> str:

@@ -633,7 +633,7 @@ def register() -> None:
         start)."""
         cs.store(group=group, name=name, node=schema)
         folder: Any = cs.repo
-        for part in (group or "").split("/") if group else ():
+        for part in group.split("/") if group else ():
             folder = folder[part]
         return folder[f"{name}.yaml"].node
 

@@ -109,7 +109,11 @@ def draw_sweep(
     # With a colour bar for the first key the curves have no legend entries: the line styles get theirs.
     curve_styles = styles if not panel_key and colors.scale is not None else []
     # Paths: one legend entry per value of the first key (seeds and the second key's values share it).
-    walks = [(job.run, name(job, settings[:1]), look(job)[0], look(job)[1] if styles else "-") for job in shown]
+    looks = [look(job) for job in shown]
+    walks = [
+        (job.run, name(job, settings[:1]), color, dashes if styles else "-")
+        for job, (color, dashes) in zip(shown, looks)
+    ]
     pictures: Dict[str, Callable[[], List[Path]]] = {
         "learning_curves": lambda: draw_overlay(
             lines, sweep_dir, "learning_curves", subtitle + sliced, formats, colors.scale, curve_styles

@@ -30,8 +30,9 @@ MAX_CELLS = 12
 MAX_GRID = 24
 # A second swept key with at most this many values gets a row of learning-curve panels per value.
 MAX_PANELS = 4
-# paths.png of a sweep with more jobs than this, over two keys, shows one value of the second key (the
-# best job's): 256 paths of an lr × momentum grid cover the surface, and 16 line styles cannot be told apart.
+# A sweep with more jobs than this, over two keys (the second on line styles), gets learning_curves.png and
+# paths.png at one value of the second key (the best job's): 256 curves and paths of an lr × momentum grid
+# cover each other, and 16 line styles cannot be told apart.
 MAX_PATHS = 24
 # Labels of stopped jobs closer than this (a fraction of the panel's width) are said as one.
 LABEL_SPACING = 0.1

@@ -339,7 +339,7 @@ def without_pictures(task_function: TaskFunction) -> TaskFunction:
 
 def resume(job: Job, config: DictConfig, context: HydraContext, task_function: TaskFunction) -> JobReturn:
     """An interrupted (or killed) job of this sweep, resumed from its checkpoint as `gdrun resume=JOB` does."""
-    set_output_dir(job)
+    set_hydra_config(job)
     context.callbacks.on_job_start(config=job.config, task_function=task_function)
     console_logging(job.config)  # resume_job writes the job's gdrun.log itself
     result: Union[Dict, BaseException]
@@ -362,7 +362,7 @@ def resume(job: Job, config: DictConfig, context: HydraContext, task_function: T
 def open_job(job: Job, context: HydraContext, task_function: TaskFunction) -> None:
     """What Hydra's run_job does before the task: the job's folder, its .hydra record, on_job_start."""
     config = job.config
-    set_output_dir(job)
+    set_hydra_config(job)
     job.folder.mkdir(parents=True, exist_ok=True)
     if config.hydra.output_subdir is not None and job.hydra is not None:
         record = job.folder / str(config.hydra.output_subdir)
@@ -373,9 +373,9 @@ def open_job(job: Job, context: HydraContext, task_function: TaskFunction) -> No
     context.callbacks.on_job_start(config=config, task_function=task_function)
 
 
-def set_output_dir(job: Job) -> None:
-    """Hydra's config is the job's (HydraConfig.set_config, from the copy Job made): hydra.runtime.output_dir,
-    which ${hydra:runtime.output_dir} and the callbacks read, is the job's folder."""
+def set_hydra_config(job: Job) -> None:
+    """Hydra's current config is the job's, as HydraConfig.set_config leaves it (from the view Job made, whose
+    hydra.runtime.output_dir, read by ${hydra:runtime.output_dir} and the callbacks, is the job's folder)."""
     OmegaConf.set_readonly(job.config.hydra, True)  # as set_config leaves it
     HydraConfig.instance().cfg = job.view  # type: ignore[assignment]  # what set_config stores there
     job.hydra = job.view  # its hydra.yaml, and its JobReturn's hydra_cfg
